@@ -1,0 +1,51 @@
+"""adali_plugins: the AdaLi surrogate gradient for snnTorch and SpikingJelly models.
+
+>>> import adali_plugins as ap
+>>> import snntorch as snn
+>>> from adali_plugins.snntorch import adali
+>>> lif = snn.Leaky(beta=0.9, spike_grad=adali())      # a new model
+>>> handle = ap.attach(model)                           # doctest: +SKIP
+>>> ap.set_epoch(model, epoch=3, total_epochs=10)       # doctest: +SKIP
+
+The host adapters live in ``adali_plugins.snntorch`` (``adali()``) and
+``adali_plugins.spikingjelly`` (``AdaLi``); importing this package imports
+neither host, so it works with only one of them installed.
+"""
+
+from .attach import (
+    AttachError,
+    AttachHandle,
+    NoAdaLiError,
+    NoSpikingLayerError,
+    adali_modules,
+    attach,
+    set_epoch,
+    set_progress,
+    spiking_layers,
+)
+from .hosts import MissingHostError, installed_hosts
+from .schedule import KEEP_MODES, SCHEDULES, AdaLiParams, Window
+from .scheduler import AdaLiScheduler
+from .state import AdaLiState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KEEP_MODES",
+    "SCHEDULES",
+    "AdaLiParams",
+    "AdaLiScheduler",
+    "AdaLiState",
+    "AttachError",
+    "AttachHandle",
+    "MissingHostError",
+    "NoAdaLiError",
+    "NoSpikingLayerError",
+    "Window",
+    "adali_modules",
+    "attach",
+    "installed_hosts",
+    "set_epoch",
+    "set_progress",
+    "spiking_layers",
+]

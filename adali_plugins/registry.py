@@ -1,0 +1,75 @@
+"""Class-keyed registry of spiking-neuron families, filled by each host adapter.
+
+A family says which host a neuron class belongs to, which attribute holds its
+surrogate, and how to build an AdaLi surrogate for it. Lookup walks the class's
+MRO, so every subclass of a registered base (``snntorch.Leaky`` under
+``SpikingNeuron``, ``LIFNode`` under ``BaseNode``) resolves to its family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from .hosts import HOSTS, adapter, installed_hosts
+from .schedule import AdaLiParams
+
+
+@dataclass(frozen=True)
+class NeuronFamily:
+    """What attach and the monitor need to know about one neuron base class."""
+
+    base: type
+    host: str
+    attr: str
+    make: Callable[[AdaLiParams], nn.Module]
+    unsupported: str | None = None
+    on_swap: Callable[[nn.Module], None] | None = None
+
+
+_REGISTRY: dict[type, NeuronFamily] = {}
+
+
+def register_neuron(
+    base: type,
+    *,
+    host: str,
+    attr: str,
+    make: Callable[[AdaLiParams], nn.Module],
+    unsupported: str | None = None,
+    on_swap: Callable[[nn.Module], None] | None = None,
+) -> None:
+    """Register ``base`` (and so all its subclasses) as a spiking-neuron family.
+
+    ``unsupported`` gives the reason why AdaLi cannot serve this family; attach
+    then reports it instead of breaking the neuron. ``on_swap(model)`` runs after
+    attach or restore changed surrogates in ``model`` (to clear host caches).
+    """
+    if host not in HOSTS:
+        raise ValueError(f"host must be one of {sorted(HOSTS)}, got {host!r}")
+    _REGISTRY[base] = NeuronFamily(
+        base=base, host=host, attr=attr, make=make, unsupported=unsupported, on_swap=on_swap
+    )
+
+
+def load_adapters() -> None:
+    """Import the adapter of every installed host, which fills the registry."""
+    for host in installed_hosts():
+        adapter(host)
+
+
+def registered() -> dict[type, NeuronFamily]:
+    """A copy of the registry (after loading every installed host's adapter)."""
+    load_adapters()
+    return dict(_REGISTRY)
+
+
+def family_of(module: nn.Module) -> NeuronFamily | None:
+    """The family of ``module``'s class, or None if it is no known spiking neuron."""
+    for cls in type(module).__mro__:
+        family = _REGISTRY.get(cls)
+        if family is not None:
+            return family
+    return None

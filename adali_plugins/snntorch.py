@@ -1,0 +1,93 @@
+"""snnTorch adapter: ``adali()`` for any neuron's ``spike_grad``.
+
+>>> import snntorch as snn
+>>> from adali_plugins.snntorch import adali
+>>> lif = snn.Leaky(beta=0.9, spike_grad=adali())
+
+``adali()`` returns an ``nn.Module`` (snnTorch registers it as the neuron's child),
+so its state travels with the model, unlike snnTorch's closure surrogates, which
+also make whole-model ``torch.save`` fail. snnTorch fires at ``x > 0``; so does
+this surrogate. Importing this module also publishes ``snntorch.surrogate.adali``.
+
+Note: snnTorch's ``Leaky(beta=...)`` is the membrane decay; AdaLi's ``beta`` is
+the gradient mass at or above threshold.
+"""
+
+from __future__ import annotations
+
+from .hosts import require
+
+require("snntorch")
+
+import snntorch  # noqa: E402
+import snntorch.surrogate  # noqa: E402
+import torch  # noqa: E402
+from snntorch._neurons import SpikingNeuron  # noqa: E402
+from torch import nn  # noqa: E402
+
+from .registry import register_neuron  # noqa: E402
+from .schedule import KeepMode, Schedule, AdaLiParams  # noqa: E402
+from .state import AdaLiState  # noqa: E402
+from .surrogate import adali_spike  # noqa: E402
+
+__all__ = ["AdaLi", "adali"]
+
+
+class AdaLi(AdaLiState, nn.Module):
+    """AdaLi surrogate as an snnTorch ``spike_grad`` module (fires at x > 0).
+
+    Call it with ``x = mem - threshold``; it returns spikes in ``x``'s dtype.
+    Build it with :func:`adali`.
+    """
+
+    def __init__(self, params: AdaLiParams | None = None) -> None:
+        super().__init__()
+        self._init_adali(params if params is not None else AdaLiParams())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return adali_spike(x, self.window, inclusive=False)
+
+    def extra_repr(self) -> str:
+        return self._window_repr()
+
+
+def adali(
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    left: float = 0.5,
+    right: float = 1.5,
+    p: float = 0.2,
+    schedule: Schedule = "linear",
+    keep: KeepMode = "area",
+) -> AdaLi:
+    """AdaLi surrogate for snnTorch, like ``snntorch.surrogate.atan()``.
+
+    Args:
+        alpha: gradient mass below threshold (>= 0).
+        beta: gradient mass at or above threshold (>= 0); not the membrane decay.
+        left: initial half-width L0 of the window below threshold (> 0).
+        right: initial half-width R0 of the window above threshold (> 0).
+        p: final width ratio f(1) in (0, 1].
+        schedule: ``"linear"``, ``"cosine"``, ``"exp"``, ``"step"`` or ``q -> f``.
+        keep: ``"area"`` (heights grow as the window narrows) or ``"height"``.
+
+    Raises:
+        ValueError: a value is out of range; the message names it.
+    """
+    params = AdaLiParams(
+        alpha=alpha, beta=beta, left=left, right=right, p=p, schedule=schedule, keep=keep
+    )
+    return AdaLi(params)
+
+
+def _register() -> None:
+    if not hasattr(snntorch.surrogate, "adali"):
+        snntorch.surrogate.adali = adali
+    register_neuron(SpikingNeuron, host="snntorch", attr="spike_grad", make=AdaLi)
+    parallel = getattr(snntorch, "LeakyParallel", None)
+    if parallel is not None:
+        register_neuron(parallel, host="snntorch", attr="spike_grad", make=AdaLi)
+
+
+_register()

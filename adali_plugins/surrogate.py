@@ -1,0 +1,85 @@
+"""The AdaLi surrogate maths, written once and shared by every adapter.
+
+Notation: ``x = u - threshold`` (the membrane potential before fire/reset, shifted
+by the threshold). The forward pass is a Heaviside step; the backward pass replaces
+its derivative by an asymmetric two-level box (SPEC §1):
+
+    g(x) = h_lo   if -left <= x < 0
+           h_hi   if  0 <= x <= right
+           0      otherwise (NaN included)
+
+with ``h_lo = alpha / L`` and ``h_hi = beta / R`` for the current half-widths.
+Per element that is two compares and a select: no exp, no division.
+
+Reference: K. Hou, K. Wu, Y. Zhou, "Adaptive and lightweight surrogate gradients:
+enhancing training efficiency of spiking neural networks", Front. Neurosci., 2026,
+doi:10.3389/fnins.2026.1795946. The box shape follows the abstract; its exact
+parametrisation here is our reading.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Union
+
+import torch
+
+Scalar = Union[float, torch.Tensor]
+
+
+def heaviside(x: torch.Tensor, *, inclusive: bool) -> torch.Tensor:
+    """Spikes in ``x``'s dtype: ``x >= 0`` if ``inclusive`` else ``x > 0``.
+
+    SpikingJelly fires at ``x >= 0``, snnTorch at ``x > 0``; each adapter picks
+    its host's convention so the forward is bit-identical to the host's.
+    """
+    fired = x >= 0 if inclusive else x > 0
+    return fired.to(x.dtype)
+
+
+def adali_grad(
+    x: torch.Tensor, left: Scalar, right: Scalar, h_lo: Scalar, h_hi: Scalar
+) -> torch.Tensor:
+    """The surrogate derivative g(x), in ``x``'s dtype; 0 outside the window."""
+    below = (x >= -left).to(x.dtype) * h_lo
+    above = (x <= right).to(x.dtype) * h_hi
+    return torch.where(x < 0, below, above)
+
+
+def adali_primitive(
+    x: torch.Tensor, left: Scalar, right: Scalar, h_lo: Scalar, h_hi: Scalar
+) -> torch.Tensor:
+    """The integral of g from -inf to x: a two-slope ramp from 0 to the area."""
+    return h_lo * (torch.clamp(x, min=-left, max=0.0) + left) + h_hi * torch.clamp(
+        x, min=0.0, max=right
+    )
+
+
+class AdaLiSpike(torch.autograd.Function):
+    """Heaviside forward, AdaLi backward.
+
+    ``window`` is a 1-D tensor ``[left, right, h_lo, h_hi]`` (kept by the
+    surrogate module as a buffer so no host sync happens per call).
+    """
+
+    @staticmethod
+    def forward(x: torch.Tensor, window: torch.Tensor, inclusive: bool) -> torch.Tensor:
+        return heaviside(x, inclusive=inclusive)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        x, window, _ = inputs
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x, window)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        x, window = ctx.saved_tensors
+        left, right, h_lo, h_hi = window.to(x.dtype).unbind()
+        return grad_output * adali_grad(x, left, right, h_lo, h_hi), None, None
+
+
+def adali_spike(x: torch.Tensor, window: torch.Tensor, *, inclusive: bool) -> torch.Tensor:
+    """Apply :class:`AdaLiSpike`; ``window`` is ``[left, right, h_lo, h_hi]``."""
+    return AdaLiSpike.apply(x, window, inclusive)
