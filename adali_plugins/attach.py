@@ -151,7 +151,10 @@ class AttachHandle:
         self._restored = True
 
     def __repr__(self) -> str:
-        rows = [f"  {s.path} ({s.neuron_type}): {_describe(s.before)} -> AdaLi" for s in self.swaps]
+        rows = [
+            f"  {s.path} ({s.neuron_type}): {_describe(s.before)} -> AdaLi"
+            for s in self.swaps
+        ]
         rows += [f"  skipped {s}" for s in self.skipped]
         return "AttachHandle(\n" + "\n".join(rows) + "\n)"
 
@@ -217,14 +220,20 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
             new = copy.deepcopy(old)
         else:
             new = layer.family.make(chosen)
-        new = new.to(_device_of(old if isinstance(old, nn.Module) else layer.neuron, layer.neuron, model))
+        new = new.to(
+            _device_of(
+                old if isinstance(old, nn.Module) else layer.neuron, layer.neuron, model
+            )
+        )
         swaps.append(Swap(layer.path, layer.neuron, layer.family.attr, old, new))
     for swap in swaps:
         _set_surrogate(swap.neuron, swap.attr, swap.after)
     _notify(model, swaps)
     for problem in problems:
         logger.warning("attach skipped %s", problem)
-    logger.info("attached AdaLi to %d layer(s): %s", len(swaps), [s.path for s in swaps])
+    logger.info(
+        "attached AdaLi to %d layer(s): %s", len(swaps), [s.path for s in swaps]
+    )
     return AttachHandle(model, swaps, problems)
 
 

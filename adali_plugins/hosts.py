@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from types import ModuleType
 from typing import Literal
 
@@ -21,6 +22,8 @@ class MissingHostError(ImportError):
 
 def is_installed(host: str) -> bool:
     """True if ``host`` can be imported (without importing it)."""
+    if host in sys.modules:
+        return sys.modules[host] is not None
     return importlib.util.find_spec(host) is not None
 
 

@@ -50,7 +50,12 @@ def register_neuron(
     if host not in HOSTS:
         raise ValueError(f"host must be one of {sorted(HOSTS)}, got {host!r}")
     _REGISTRY[base] = NeuronFamily(
-        base=base, host=host, attr=attr, make=make, unsupported=unsupported, on_swap=on_swap
+        base=base,
+        host=host,
+        attr=attr,
+        make=make,
+        unsupported=unsupported,
+        on_swap=on_swap,
     )
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal, Union
+from typing import Literal
 
 ScheduleName = Literal["linear", "cosine", "exp", "step"]
 KeepMode = Literal["area", "height"]
 ScheduleFn = Callable[[float], float]
-Schedule = Union[ScheduleName, ScheduleFn]
+Schedule = ScheduleName | ScheduleFn
 
 STEP_STAGES = 4
 """Number of equal plateaus of the ``"step"`` schedule (our choice)."""
@@ -84,9 +84,7 @@ def check_mass(name: str, value: object) -> float:
     """Return a gradient mass as a float, or raise ValueError unless finite, >= 0."""
     value = _finite(name, value)
     if value < 0.0:
-        raise ValueError(
-            f"{name} (gradient mass) must be finite and >= 0, got {value}"
-        )
+        raise ValueError(f"{name} (gradient mass) must be finite and >= 0, got {value}")
     return value
 
 

@@ -26,7 +26,7 @@ from snntorch._neurons import SpikingNeuron  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
-from .schedule import KeepMode, Schedule, AdaLiParams  # noqa: E402
+from .schedule import AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState  # noqa: E402
 from .surrogate import adali_spike  # noqa: E402
 
@@ -76,7 +76,13 @@ def adali(
         ValueError: a value is out of range; the message names it.
     """
     params = AdaLiParams(
-        alpha=alpha, beta=beta, left=left, right=right, p=p, schedule=schedule, keep=keep
+        alpha=alpha,
+        beta=beta,
+        left=left,
+        right=right,
+        p=p,
+        schedule=schedule,
+        keep=keep,
     )
     return AdaLi(params)
 

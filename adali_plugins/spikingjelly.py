@@ -33,7 +33,7 @@ from .schedule import AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
 
-__all__ = ["AdaLi", "LEGACY"]
+__all__ = ["LEGACY", "AdaLi"]
 
 LEGACY = "alpha" in inspect.signature(SurrogateFunctionBase.__init__).parameters
 """True on spikingjelly 0.0.0.0.14, whose base constructor takes ``alpha``."""
@@ -69,7 +69,13 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         spiking: bool = True,
     ) -> None:
         params = AdaLiParams(
-            alpha=alpha, beta=beta, left=left, right=right, p=p, schedule=schedule, keep=keep
+            alpha=alpha,
+            beta=beta,
+            left=left,
+            right=right,
+            p=p,
+            schedule=schedule,
+            keep=keep,
         )
         if LEGACY:
             SurrogateFunctionBase.__init__(self, None, spiking)

@@ -126,9 +126,18 @@ class AdaLiState:
             self._schedule = schedule
         self._keep = state.get("keep", "area")
 
-    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        super()._load_from_state_dict(*args, **kwargs)  # type: ignore[misc]
-        self.params  # noqa: B018  (re-validates what was loaded)
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        incoming = {
+            n: float(state_dict[prefix + n])
+            for n in HYPERPARAMETERS
+            if prefix + n in state_dict
+        }
+        self.params.with_changes(**incoming)
+        if prefix + "progress" in state_dict:
+            check_progress(float(state_dict[prefix + "progress"]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
         self._refresh()
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
@@ -149,5 +158,6 @@ class AdaLiState:
             f"alpha={p.alpha:g}, beta={p.beta:g}, left={p.left:g}, right={p.right:g}, "
             f"p={p.p:g}, schedule={sched}, keep={p.keep}, "
             f"progress={float(self.progress):g}, "  # type: ignore[attr-defined]
-            f"window=[-{w.left:.4g}, {w.right:.4g}], heights=({w.h_lo:.4g}, {w.h_hi:.4g})"
+            f"window=[-{w.left:.4g}, {w.right:.4g}], "
+            f"heights=({w.h_lo:.4g}, {w.h_hi:.4g})"
         )

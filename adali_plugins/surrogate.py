@@ -19,11 +19,11 @@ parametrisation here is our reading.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import torch
 
-Scalar = Union[float, torch.Tensor]
+Scalar = float | torch.Tensor
 
 
 def heaviside(x: torch.Tensor, *, inclusive: bool) -> torch.Tensor:
@@ -80,6 +80,8 @@ class AdaLiSpike(torch.autograd.Function):
         return grad_output * adali_grad(x, left, right, h_lo, h_hi), None, None
 
 
-def adali_spike(x: torch.Tensor, window: torch.Tensor, *, inclusive: bool) -> torch.Tensor:
+def adali_spike(
+    x: torch.Tensor, window: torch.Tensor, *, inclusive: bool
+) -> torch.Tensor:
     """Apply :class:`AdaLiSpike`; ``window`` is ``[left, right, h_lo, h_hi]``."""
     return AdaLiSpike.apply(x, window, inclusive)

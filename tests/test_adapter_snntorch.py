@@ -16,23 +16,39 @@ B, N = 4, 6
 
 NEURONS = {
     "Leaky": (lambda g: snn.Leaky(beta=0.9, spike_grad=g), (B, N), False),
-    "Synaptic": (lambda g: snn.Synaptic(alpha=0.8, beta=0.9, spike_grad=g), (B, N), False),
+    "Synaptic": (
+        lambda g: snn.Synaptic(alpha=0.8, beta=0.9, spike_grad=g),
+        (B, N),
+        False,
+    ),
     "Alpha": (lambda g: snn.Alpha(alpha=0.9, beta=0.8, spike_grad=g), (B, N), False),
     "Lapicque": (lambda g: snn.Lapicque(beta=0.9, spike_grad=g), (B, N), False),
-    "RLeaky": (lambda g: snn.RLeaky(beta=0.9, linear_features=N, spike_grad=g), (B, N), False),
+    "RLeaky": (
+        lambda g: snn.RLeaky(beta=0.9, linear_features=N, spike_grad=g),
+        (B, N),
+        False,
+    ),
     "RSynaptic": (
         lambda g: snn.RSynaptic(alpha=0.8, beta=0.9, linear_features=N, spike_grad=g),
         (B, N),
         False,
     ),
     "SLSTM": (lambda g: snn.SLSTM(N, N, threshold=0.1, spike_grad=g), (B, N), False),
-    "SConv2dLSTM": (lambda g: snn.SConv2dLSTM(2, 3, 3, threshold=0.1, spike_grad=g), (B, 2, 5, 5), False),
+    "SConv2dLSTM": (
+        lambda g: snn.SConv2dLSTM(2, 3, 3, threshold=0.1, spike_grad=g),
+        (B, 2, 5, 5),
+        False,
+    ),
     "LeakyParallel": (lambda g: snn.LeakyParallel(N, N, spike_grad=g), (5, B, N), True),
     "StateLeaky": (
-        lambda g: snn.StateLeaky(beta=0.9, channels=N, spike_grad=g), (5, B, N), True
+        lambda g: snn.StateLeaky(beta=0.9, channels=N, spike_grad=g),
+        (5, B, N),
+        True,
     ),
     "LinearLeaky": (
-        lambda g: snn.LinearLeaky(beta=0.9, in_features=N, out_features=N, spike_grad=g),
+        lambda g: snn.LinearLeaky(
+            beta=0.9, in_features=N, out_features=N, spike_grad=g
+        ),
         (5, B, N),
         True,
     ),
@@ -86,7 +102,9 @@ def test_one_step_analytic_derivative(neuron, epoch):
     g.set_epoch(epoch, 5)
     make = {
         "Leaky": lambda: snn.Leaky(beta=0.9, threshold=1.0, spike_grad=g),
-        "Synaptic": lambda: snn.Synaptic(alpha=0.8, beta=0.9, threshold=1.0, spike_grad=g),
+        "Synaptic": lambda: snn.Synaptic(
+            alpha=0.8, beta=0.9, threshold=1.0, spike_grad=g
+        ),
     }[neuron]
     x = boundary_free_grid(801, [1.0, 1.0 - 0.8, 1.0 + 1.2], lo=-1, hi=3)
     x = x.reshape(1, -1).requires_grad_()
@@ -94,8 +112,15 @@ def test_one_step_analytic_derivative(neuron, epoch):
     assert torch.equal(spk, (x > 1.0).to(x.dtype))
     spk.sum().backward()
     expected = reference_grad(
-        (x.detach() - 1.0).numpy(), alpha=0.7, beta=0.3, left=0.8, right=1.2,
-        p=0.25, q=epoch / 4, schedule="linear", keep="area",
+        (x.detach() - 1.0).numpy(),
+        alpha=0.7,
+        beta=0.3,
+        left=0.8,
+        right=1.2,
+        p=0.25,
+        q=epoch / 4,
+        schedule="linear",
+        keep="area",
     )
     torch.testing.assert_close(x.grad, torch.from_numpy(expected), rtol=0, atol=1e-12)
 
@@ -115,7 +140,9 @@ def test_init_hidden_and_reset_delay_false():
 
 
 def test_whole_model_torch_save_roundtrip(tmp_path):
-    net = torch.nn.Sequential(torch.nn.Linear(3, 3), snn.Leaky(beta=0.9, spike_grad=adali(), init_hidden=True))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 3), snn.Leaky(beta=0.9, spike_grad=adali(), init_hidden=True)
+    )
     net[1].spike_grad.set_epoch(3, 7)
     torch.save(net, tmp_path / "net.pt")
     back = torch.load(tmp_path / "net.pt", weights_only=False)
@@ -125,8 +152,12 @@ def test_whole_model_torch_save_roundtrip(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"p": 0}, "p"), ({"left": -1}, "left"), ({"schedule": "nope"}, "schedule"),
-     ({"beta": float("nan")}, "beta")],
+    [
+        ({"p": 0}, "p"),
+        ({"left": -1}, "left"),
+        ({"schedule": "nope"}, "schedule"),
+        ({"beta": float("nan")}, "beta"),
+    ],
     ids=["p", "left", "schedule", "beta"],
 )
 def test_invalid_arguments(kwargs, name):

@@ -11,10 +11,10 @@ import torch
 from conftest import boundary_free_grid, reference_grad
 
 pytest.importorskip("spikingjelly")
-from spikingjelly.activation_based import functional, neuron, surrogate  # noqa: E402
-from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noqa: E402
+from spikingjelly.activation_based import functional, neuron, surrogate
+from spikingjelly.activation_based.surrogate import SurrogateFunctionBase
 
-from adali_plugins.spikingjelly import LEGACY, AdaLi  # noqa: E402
+from adali_plugins.spikingjelly import LEGACY, AdaLi
 
 pytestmark = pytest.mark.spikingjelly
 PARAMS = {"alpha": 0.6, "beta": 0.4, "left": 0.7, "right": 1.3, "p": 0.3}
@@ -23,7 +23,11 @@ PARAMS = {"alpha": 0.6, "beta": 0.4, "left": 0.7, "right": 1.3, "p": 0.3}
 def _expected(x, epoch, total=5):
     return torch.from_numpy(
         reference_grad(
-            np.asarray(x), q=epoch / (total - 1), schedule="linear", keep="area", **PARAMS
+            np.asarray(x),
+            q=epoch / (total - 1),
+            schedule="linear",
+            keep="area",
+            **PARAMS,
         )
     )
 
@@ -32,23 +36,34 @@ def test_is_a_surrogate_function_base_and_registered():
     a = AdaLi()
     assert isinstance(a, SurrogateFunctionBase)
     assert surrogate.AdaLi is AdaLi
-    builtin = (surrogate.ATan, surrogate.Sigmoid, surrogate.Rect if hasattr(surrogate, "Rect") else surrogate.ATan)
+    builtin = (
+        surrogate.ATan,
+        surrogate.Sigmoid,
+        surrogate.Rect if hasattr(surrogate, "Rect") else surrogate.ATan,
+    )
     assert not isinstance(a, builtin)
     assert not hasattr(a, "reset")
 
 
 NODES = {
-    "LIFNode": (lambda g, m: neuron.LIFNode(tau=2.0, surrogate_function=g, step_mode=m), 0.5),
+    "LIFNode": (
+        lambda g, m: neuron.LIFNode(tau=2.0, surrogate_function=g, step_mode=m),
+        0.5,
+    ),
     "IFNode": (lambda g, m: neuron.IFNode(surrogate_function=g, step_mode=m), 1.0),
     "ParametricLIFNode": (
-        lambda g, m: neuron.ParametricLIFNode(init_tau=2.0, surrogate_function=g, step_mode=m),
+        lambda g, m: neuron.ParametricLIFNode(
+            init_tau=2.0, surrogate_function=g, step_mode=m
+        ),
         0.5,
     ),
 }
 CASES = [(n, m, e) for n in NODES for m in ("s", "m") for e in (0, 2, 4)]
 
 
-@pytest.mark.parametrize(("node", "step_mode", "epoch"), CASES, ids=[f"{n}-{m}-e{e}" for n, m, e in CASES])
+@pytest.mark.parametrize(
+    ("node", "step_mode", "epoch"), CASES, ids=[f"{n}-{m}-e{e}" for n, m, e in CASES]
+)
 def test_one_step_analytic_derivative(node, step_mode, epoch):
     make, gain = NODES[node]
     g = AdaLi(**PARAMS)
@@ -86,9 +101,13 @@ def test_fires_at_threshold_like_spikingjelly():
 
 def test_spiking_false_gives_primitive():
     g = AdaLi(spiking=False)
-    x = torch.tensor([-5.0, -0.25, 0.0, 0.75, 5.0], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor(
+        [-5.0, -0.25, 0.0, 0.75, 5.0], dtype=torch.float64, requires_grad=True
+    )
     y = g(x)
-    torch.testing.assert_close(y, torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        y, torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    )
     g.set_spiking_mode(True)
     assert g(x.detach()).tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
 
@@ -118,16 +137,23 @@ def test_cuda_float_source_computes_the_derivative(tmp_path, epoch):
         "#include <stdio.h>\n"
         "static float a(float over_th) {" + body + " return grad; }\n"
         "static float b(float over_th) {" + fp32 + " return grad2; }\n"
-        "int main(void) { float x; while (scanf(\"%f\", &x) == 1) "
-        "printf(\"%.9g %.9g\\n\", a(x), b(x)); return 0; }\n"
+        'int main(void) { float x; while (scanf("%f", &x) == 1) '
+        'printf("%.9g %.9g\\n", a(x), b(x)); return 0; }\n'
     )
     exe = tmp_path / "k"
     subprocess.run(["gcc", "-O0", "-o", str(exe), str(src)], check=True)
     w = g.current_window()
     x = boundary_free_grid(401, [0.0, -w.left, w.right], lo=-2, hi=2).float()
-    run = subprocess.run([str(exe)], input="\n".join(f"{v:.9g}" for v in x.tolist()),
-                         capture_output=True, text=True, check=True)
-    got = torch.tensor([[float(t) for t in line.split()] for line in run.stdout.splitlines()])
+    run = subprocess.run(
+        [str(exe)],
+        input="\n".join(f"{v:.9g}" for v in x.tolist()),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = torch.tensor(
+        [[float(t) for t in line.split()] for line in run.stdout.splitlines()]
+    )
     expected = _expected(x.double(), epoch).float()
     torch.testing.assert_close(got[:, 0], expected, rtol=1e-6, atol=0)
     torch.testing.assert_close(got[:, 1], expected, rtol=1e-6, atol=0)
@@ -147,10 +173,16 @@ def test_cuda_half2_source_uses_current_window():
 def test_legacy_flag_matches_installed_version():
     import inspect
 
-    assert LEGACY == ("alpha" in inspect.signature(SurrogateFunctionBase.__init__).parameters)
+    assert LEGACY == (
+        "alpha" in inspect.signature(SurrogateFunctionBase.__init__).parameters
+    )
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"p": 2}, "p"), ({"right": 0}, "right"), ({"keep": "x"}, "keep")], ids=["p", "right", "keep"])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"p": 2}, "p"), ({"right": 0}, "right"), ({"keep": "x"}, "keep")],
+    ids=["p", "right", "keep"],
+)
 def test_invalid_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         AdaLi(**kwargs)

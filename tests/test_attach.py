@@ -15,15 +15,18 @@ from snntorch import surrogate as snn_surrogate  # noqa: E402
 from spikingjelly.activation_based import functional, layer, neuron  # noqa: E402
 
 from adali_plugins.snntorch import adali  # noqa: E402
-from adali_plugins.spikingjelly import AdaLi  # noqa: E402
 
 
 def snntorch_tutorial_net(spike_grad=None):
     """Tutorial style: one surrogate object passed to every layer."""
-    spike_grad = spike_grad if spike_grad is not None else snn_surrogate.fast_sigmoid(slope=25)
+    spike_grad = (
+        spike_grad if spike_grad is not None else snn_surrogate.fast_sigmoid(slope=25)
+    )
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3), snn.Leaky(beta=0.9, spike_grad=spike_grad, init_hidden=True),
-        nn.Flatten(), nn.Linear(4 * 6 * 6, 10),
+        nn.Conv2d(1, 4, 3),
+        snn.Leaky(beta=0.9, spike_grad=spike_grad, init_hidden=True),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 10),
         snn.Leaky(beta=0.9, spike_grad=spike_grad, init_hidden=True, output=True),
     )
 
@@ -31,8 +34,11 @@ def snntorch_tutorial_net(spike_grad=None):
 def sj_net():
     """SpikingJelly defaults: every node shares the one surrogate.Sigmoid() instance."""
     net = nn.Sequential(
-        layer.Conv2d(1, 4, 3), neuron.LIFNode(), layer.Flatten(),
-        layer.Linear(4 * 6 * 6, 10), neuron.LIFNode(),
+        layer.Conv2d(1, 4, 3),
+        neuron.LIFNode(),
+        layer.Flatten(),
+        layer.Linear(4 * 6 * 6, 10),
+        neuron.LIFNode(),
     )
     functional.set_step_mode(net, "m")
     return net
@@ -42,11 +48,15 @@ def _surrogates(net):
     return [m for m in net.modules() if isinstance(m, AdaLiState)]
 
 
-@pytest.mark.parametrize("make", [snntorch_tutorial_net, sj_net], ids=["snntorch", "spikingjelly"])
+@pytest.mark.parametrize(
+    "make", [snntorch_tutorial_net, sj_net], ids=["snntorch", "spikingjelly"]
+)
 def test_attach_splits_shared_surrogate_and_restores(make):
     net = make()
     attr = "spike_grad" if make is snntorch_tutorial_net else "surrogate_function"
-    neurons = [m for m in net.modules() if hasattr(m, attr) and not isinstance(m, AdaLiState)]
+    neurons = [
+        m for m in net.modules() if hasattr(m, attr) and not isinstance(m, AdaLiState)
+    ]
     originals = [getattr(n, attr) for n in neurons]
     assert originals[0] is originals[1]
     handle = ap.attach(net)
@@ -130,7 +140,9 @@ class HomeMadeNeuron(nn.Module):
 
 
 def test_unknown_family_is_reported_and_strict_false_skips_it():
-    net = nn.Sequential(nn.Linear(3, 3), HomeMadeNeuron(), snn.Leaky(beta=0.9, init_hidden=True))
+    net = nn.Sequential(
+        nn.Linear(3, 3), HomeMadeNeuron(), snn.Leaky(beta=0.9, init_hidden=True)
+    )
     with pytest.raises(ap.AttachError, match=r"1 \(HomeMadeNeuron\)") as info:
         ap.attach(net)
     assert "register_neuron" in str(info.value)
@@ -147,7 +159,9 @@ def test_surrogate_disabled_layer_is_skipped():
     assert ap.attach(net).paths == ["1"]
 
 
-@pytest.mark.skipif(not hasattr(neuron, "ILIFNode"), reason="ILIFNode exists in spikingjelly 2.0 only")
+@pytest.mark.skipif(
+    not hasattr(neuron, "ILIFNode"), reason="ILIFNode exists in spikingjelly 2.0 only"
+)
 def test_unsupported_spikingjelly_node_is_refused():
     net = nn.Sequential(neuron.ILIFNode(), neuron.LIFNode())
     with pytest.raises(ap.AttachError, match="MultiLevelSpikeCount"):
@@ -176,15 +190,33 @@ def test_registry_covers_every_host_neuron_class():
     from adali_plugins.registry import family_of
 
     ap.spiking_layers(nn.Sequential())
-    snn_classes = [c for _, c in inspect.getmembers(snn, inspect.isclass)
-                   if issubclass(c, nn.Module) and "spike_grad" in inspect.signature(c).parameters]
-    sj_classes = [c for _, c in inspect.getmembers(neuron, inspect.isclass)
-                  if issubclass(c, nn.Module) and "surrogate_function" in inspect.signature(c).parameters
-                  and c.__name__ in {"LIFNode", "IFNode", "ParametricLIFNode", "QIFNode", "EIFNode",
-                                     "IzhikevichNode", "KLIFNode", "SimpleLIFNode", "SimpleIFNode"}]
+    snn_classes = [
+        c
+        for _, c in inspect.getmembers(snn, inspect.isclass)
+        if issubclass(c, nn.Module) and "spike_grad" in inspect.signature(c).parameters
+    ]
+    sj_classes = [
+        c
+        for _, c in inspect.getmembers(neuron, inspect.isclass)
+        if issubclass(c, nn.Module)
+        and "surrogate_function" in inspect.signature(c).parameters
+        and c.__name__
+        in {
+            "LIFNode",
+            "IFNode",
+            "ParametricLIFNode",
+            "QIFNode",
+            "EIFNode",
+            "IzhikevichNode",
+            "KLIFNode",
+            "SimpleLIFNode",
+            "SimpleIFNode",
+        }
+    ]
     assert len(snn_classes) >= 9 and len(sj_classes) >= 6
-    missing = [c.__name__ for c in snn_classes + sj_classes
-               if family_of(c.__new__(c)) is None]
+    missing = [
+        c.__name__ for c in snn_classes + sj_classes if family_of(c.__new__(c)) is None
+    ]
     assert not missing, f"neuron classes with no registered family: {missing}"
 
 

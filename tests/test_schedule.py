@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -33,7 +34,7 @@ def test_factor_endpoints_and_reference(schedule, p):
 def test_factor_never_widens(schedule):
     qs = [i / 200 for i in range(201)]
     fs = [width_factor(q, 0.2, schedule) for q in qs]
-    assert all(b <= a + 1e-15 for a, b in zip(fs, fs[1:], strict=False))
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(fs))
 
 
 def test_worked_example_from_spec():
@@ -58,7 +59,8 @@ def test_callable_schedule():
 
 
 @pytest.mark.parametrize(
-    "bad", [lambda q: 0.0, lambda q: -1.0, lambda q: math.nan, lambda q: "x"],
+    "bad",
+    [lambda q: 0.0, lambda q: -1.0, lambda q: math.nan, lambda q: "x"],
     ids=["zero", "negative", "nan", "string"],
 )
 def test_callable_schedule_bad_value(bad):
@@ -101,9 +103,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "name"), INVALID, ids=[f"{k}" for k, _ in INVALID]
-)
+@pytest.mark.parametrize(("kwargs", "name"), INVALID, ids=[f"{k}" for k, _ in INVALID])
 def test_invalid_params_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name) as info:
         AdaLiParams(**kwargs)
@@ -124,6 +124,11 @@ def test_defaults_match_spec():
 def _defaults():
     p = AdaLiParams()
     return {
-        "alpha": p.alpha, "beta": p.beta, "left": p.left, "right": p.right,
-        "p": p.p, "schedule": p.schedule, "keep": p.keep,
+        "alpha": p.alpha,
+        "beta": p.beta,
+        "left": p.left,
+        "right": p.right,
+        "p": p.p,
+        "schedule": p.schedule,
+        "keep": p.keep,
     }

@@ -45,7 +45,9 @@ def test_backward_matches_reference(pset, schedule, keep, epoch):
         x.detach().numpy(), q=q, schedule=schedule, keep=keep, **params
     )
     mismatch = (x.grad.numpy() - expected).__abs__() > 1e-12
-    assert not mismatch.any(), f"{mismatch.sum()} mismatches, first at {x[mismatch][:5]}"
+    assert not mismatch.any(), (
+        f"{mismatch.sum()} mismatches, first at {x[mismatch][:5]}"
+    )
 
 
 @pytest.mark.parametrize("keep", ["area", "height"])
@@ -59,7 +61,9 @@ def test_primitive_differentiates_to_grad(keep):
         adali_primitive(x + eps, left, right, lo, hi)
         - adali_primitive(x - eps, left, right, lo, hi)
     ) / (2 * eps)
-    torch.testing.assert_close(fd, adali_grad(x, left, right, lo, hi), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        fd, adali_grad(x, left, right, lo, hi), atol=1e-6, rtol=0
+    )
 
 
 def test_primitive_limits_are_zero_and_area():
@@ -75,15 +79,20 @@ def test_primitive_limits_are_zero_and_area():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_forward_is_heaviside_in_input_dtype(inclusive, dtype):
     x = torch.tensor([-1.0, -1e-3, 0.0, 1e-3, 2.0], dtype=dtype)
-    out = adali_spike(x, _window_tensor(PARAM_SETS["defaults"], 0, "linear", "area"),
-                      inclusive=inclusive)
+    out = adali_spike(
+        x,
+        _window_tensor(PARAM_SETS["defaults"], 0, "linear", "area"),
+        inclusive=inclusive,
+    )
     assert out.dtype == dtype
     expected = [0, 0, 1 if inclusive else 0, 1, 1]
     assert out.tolist() == expected
 
 
 def test_nan_and_inf_get_zero_gradient():
-    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.1], requires_grad=True)
+    x = torch.tensor(
+        [float("nan"), float("inf"), -float("inf"), 0.1], requires_grad=True
+    )
     window = _window_tensor(PARAM_SETS["defaults"], 0, "linear", "area").float()
     adali_spike(x, window, inclusive=True).sum().backward()
     assert x.grad.tolist() == pytest.approx([0.0, 0.0, 0.0, 1 / 3])
