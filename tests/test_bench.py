@@ -1,0 +1,53 @@
+"""bench.py: the benchmark runs for every candidate and reports consistent rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from adali_plugins import bench
+
+
+def test_surrogate_rows_for_every_installed_candidate():
+    rows = bench.bench_surrogates([4096], repeats=2)
+    expected = {(h, n) for h, fns in bench.candidates().items() for n in fns}
+    assert {(r.host, r.name) for r in rows} == expected
+    for host in {r.host for r in rows}:
+        ratios = [
+            r.ratio_to_fastest_builtin
+            for r in rows
+            if r.host == host and r.name != "AdaLi"
+        ]
+        assert min(ratios) == pytest.approx(1.0)
+    adali = [r for r in rows if r.name == "AdaLi"]
+    assert all(r.saved_bytes_per_elem == pytest.approx(4.0, abs=0.01) for r in adali)
+
+
+def test_saved_bytes_counts_what_autograd_keeps():
+    x = torch.randn(1000)
+    assert bench.saved_bytes_per_element(torch.sigmoid, x) == pytest.approx(4.0)
+    assert bench.saved_bytes_per_element(lambda t: t + 1, x) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "n"), [("64K", 65536), ("2M", 2 << 20), ("1000", 1000)]
+)
+def test_parse_size(text, n):
+    assert bench.parse_size(text) == n
+
+
+def test_parse_size_rejects_garbage():
+    with pytest.raises(ValueError, match="size"):
+        bench.parse_size("lots")
+
+
+def test_cli_writes_json(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    bench.main(["--sizes", "4K", "--repeats", "2", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert rows and {"host", "name", "median_ms", "saved_bytes_per_elem"} <= set(
+        rows[0]
+    )
+    assert "AdaLi" in capsys.readouterr().out
