@@ -4,15 +4,11 @@
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/setup.sh
 status=0
 for pair in current legacy; do
-    venv=".venvs/$pair"
-    if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
-    fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -c "constraints/$pair.txt" -e ".[all,dev]"
-    echo "=== host pair: $pair ($("$venv/bin/python" -c 'import snntorch, spikingjelly, torch; from importlib.metadata import version as v; print("torch", torch.__version__, "snntorch", v("snntorch"), "spikingjelly", v("spikingjelly"))'))"
-    "$venv/bin/python" -m pytest "$@" || status=$?
+    setup_venv "$pair"
+    "$VENV_PYTHON" -c 'import torch, importlib.metadata as m; print("=== host pair:", "torch", torch.__version__, *(f"{p} {m.version(p)}" for p in ("snntorch", "spikingjelly")))'
+    "$VENV_PYTHON" -m pytest "$@" || status=$?
 done
 exit $status
