@@ -61,12 +61,12 @@ def main() -> None:
             opt.step()
         net.eval()
         with torch.no_grad():
-            pred = firing_rates(net, direct_encode(data.x_test * 2, args.steps)).argmax(
-                1
-            )
+            test_rates = firing_rates(net, direct_encode(data.x_test * 2, args.steps))
+        pred = test_rates.argmax(1)
         acc = (pred == data.y_test).float().mean().item()
+        q = scheduler.get_last_progress()
         print(
-            f"epoch {epoch}: loss {loss.item():.4f}  test accuracy {acc:.3f}  progress {scheduler.get_last_progress():.2f}"
+            f"epoch {epoch}: loss {loss.item():.4f}  test accuracy {acc:.3f}  q {q:.2f}"
         )
         scheduler.step()
 
