@@ -7,6 +7,14 @@
 >>> handle = ap.attach(model)                           # doctest: +SKIP
 >>> ap.set_epoch(model, epoch=3, total_epochs=10)       # doctest: +SKIP
 
+Statistics and calibration::
+
+    with ap.MembraneMonitor(model) as mon:
+        for x, _ in calib_batches:
+            model(x)
+    print(mon.summary())
+    ap.calibrate(model, mon, mode="mass")
+
 The host adapters live in ``adali_plugins.snntorch`` (``adali()``) and
 ``adali_plugins.spikingjelly`` (``AdaLi``); importing this package imports
 neither host, so it works with only one of them installed.
@@ -23,7 +31,10 @@ from .attach import (
     set_progress,
     spiking_layers,
 )
+from .calibrate import CalibrationError, CalibrationResult, calibrate
+from .callback import CalibrationCallback, calibrate_on
 from .hosts import MissingHostError, installed_hosts
+from .monitor import MembraneMonitor, MonitorSummary
 from .schedule import KEEP_MODES, SCHEDULES, AdaLiParams, Window
 from .scheduler import AdaLiScheduler
 from .state import AdaLiState
@@ -38,12 +49,19 @@ __all__ = [
     "AdaLiState",
     "AttachError",
     "AttachHandle",
+    "CalibrationCallback",
+    "CalibrationError",
+    "CalibrationResult",
+    "MembraneMonitor",
     "MissingHostError",
+    "MonitorSummary",
     "NoAdaLiError",
     "NoSpikingLayerError",
     "Window",
     "adali_modules",
     "attach",
+    "calibrate",
+    "calibrate_on",
     "installed_hosts",
     "set_epoch",
     "set_progress",

@@ -163,7 +163,7 @@ def _describe(surrogate: Any) -> str:
     if isinstance(surrogate, nn.Module):
         return type(surrogate).__name__
     name = getattr(surrogate, "__qualname__", None) or type(surrogate).__name__
-    return name.replace(".<locals>", "")
+    return name.replace(".<locals>", "").removesuffix(".inner")
 
 
 def _set_surrogate(neuron: nn.Module, attr: str, value: Any) -> None:

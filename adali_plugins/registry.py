@@ -27,6 +27,7 @@ class NeuronFamily:
     make: Callable[[AdaLiParams], nn.Module]
     unsupported: str | None = None
     on_swap: Callable[[nn.Module], None] | None = None
+    reset_call: str | None = None
 
 
 _REGISTRY: dict[type, NeuronFamily] = {}
@@ -40,12 +41,16 @@ def register_neuron(
     make: Callable[[AdaLiParams], nn.Module],
     unsupported: str | None = None,
     on_swap: Callable[[nn.Module], None] | None = None,
+    reset_call: str | None = None,
 ) -> None:
     """Register ``base`` (and so all its subclasses) as a spiking-neuron family.
 
     ``unsupported`` gives the reason why AdaLi cannot serve this family; attach
     then reports it instead of breaking the neuron. ``on_swap(model)`` runs after
     attach or restore changed surrogates in ``model`` (to clear host caches).
+    ``reset_call`` names a neuron method that calls the surrogate a second time
+    per step only to compute a detached reset (snnTorch's ``mem_reset``); the
+    membrane monitor does not count those calls.
     """
     if host not in HOSTS:
         raise ValueError(f"host must be one of {sorted(HOSTS)}, got {host!r}")
@@ -56,6 +61,7 @@ def register_neuron(
         make=make,
         unsupported=unsupported,
         on_swap=on_swap,
+        reset_call=reset_call,
     )
 
 

@@ -58,7 +58,8 @@ KEEP_MODES: dict[str, str] = {
 }
 
 
-def _finite(name: str, value: object) -> float:
+def check_finite(name: str, value: object) -> float:
+    """Return ``value`` as a float, or raise (naming ``name``) unless finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             value = float(value)  # type: ignore[arg-type]
@@ -74,7 +75,7 @@ def _finite(name: str, value: object) -> float:
 
 def check_positive(name: str, value: object) -> float:
     """Return ``value`` as a float, or raise ValueError unless finite and > 0."""
-    value = _finite(name, value)
+    value = check_finite(name, value)
     if value <= 0.0:
         raise ValueError(f"{name} must be finite and > 0, got {value}")
     return value
@@ -82,7 +83,7 @@ def check_positive(name: str, value: object) -> float:
 
 def check_mass(name: str, value: object) -> float:
     """Return a gradient mass as a float, or raise ValueError unless finite, >= 0."""
-    value = _finite(name, value)
+    value = check_finite(name, value)
     if value < 0.0:
         raise ValueError(f"{name} (gradient mass) must be finite and >= 0, got {value}")
     return value
@@ -90,7 +91,7 @@ def check_mass(name: str, value: object) -> float:
 
 def check_p(value: object) -> float:
     """Return the final width ratio, or raise ValueError unless in (0, 1]."""
-    value = _finite("p", value)
+    value = check_finite("p", value)
     if not 0.0 < value <= 1.0:
         raise ValueError(f"p (final width ratio) must be in (0, 1], got {value}")
     return value
@@ -98,7 +99,7 @@ def check_p(value: object) -> float:
 
 def check_progress(value: object) -> float:
     """Return training progress q, or raise ValueError unless in [0, 1]."""
-    value = _finite("progress", value)
+    value = check_finite("progress", value)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"progress q must be in [0, 1], got {value}")
     return value
@@ -134,7 +135,7 @@ def progress_from_epoch(epoch: float, total_epochs: int) -> float:
         )
     if total_epochs < 1:
         raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
-    epoch = _finite("epoch", epoch)
+    epoch = check_finite("epoch", epoch)
     last = total_epochs - 1
     if not 0.0 <= epoch <= last:
         raise ValueError(

@@ -90,7 +90,13 @@ def adali(
 def _register() -> None:
     if not hasattr(snntorch.surrogate, "adali"):
         snntorch.surrogate.adali = adali
-    register_neuron(SpikingNeuron, host="snntorch", attr="spike_grad", make=AdaLi)
+    register_neuron(
+        SpikingNeuron,
+        host="snntorch",
+        attr="spike_grad",
+        make=AdaLi,
+        reset_call="mem_reset",
+    )
     parallel = getattr(snntorch, "LeakyParallel", None)
     if parallel is not None:
         register_neuron(parallel, host="snntorch", attr="spike_grad", make=AdaLi)
