@@ -11,7 +11,8 @@ neuron membrane potentials". The rules below are *our reading* of that sentence:
 * ``mode="window"``: base half-widths ``left`` (L0) and ``right`` (R0) become the
   ``coverage`` quantiles of ``|x|`` on each side of the threshold, so that share
   of that side's potentials falls inside the base window; the schedule still
-  narrows it by ``f(q)`` afterwards.
+  narrows it by ``f(q)`` afterwards. A side with no potentials (a layer that
+  never reaches threshold) keeps its half-width, with a warning.
 * ``mode="both"``: ``window`` first, then ``mass`` with counts inside the new
   current window (taken from the histogram).
 
@@ -197,12 +198,23 @@ def _plan(
     f = width_factor(float(surrogate.progress), p.p, p.schedule)  # type: ignore[attr-defined]
     n_below, n_above = float(state["window"][1]), float(state["window"][2])
     if mode in ("window", "both"):
-        left, clip_lo = side_quantile(state, monitor.spec, side="below", coverage=cov)
-        right, clip_hi = side_quantile(state, monitor.spec, side="above", coverage=cov)
-        if math.isnan(left) or math.isnan(right):
-            side = "below" if math.isnan(left) else "at or above"
-            return f"{path}: no potentials {side} threshold to set the window from"
-        left, right = max(left, monitor.spec.width), max(right, monitor.spec.width)
+        new_left, clip_lo = side_quantile(
+            state, monitor.spec, side="below", coverage=cov
+        )
+        new_right, clip_hi = side_quantile(
+            state, monitor.spec, side="above", coverage=cov
+        )
+        for side, value in (("below", new_left), ("at or above", new_right)):
+            if math.isnan(value):
+                logger.warning(
+                    "%s: no potentials %s threshold; that half-width is kept",
+                    path,
+                    side,
+                )
+        if not math.isnan(new_left):
+            left = max(new_left, monitor.spec.width)
+        if not math.isnan(new_right):
+            right = max(new_right, monitor.spec.width)
         clipped = clip_lo or clip_hi
         if clipped:
             logger.warning(

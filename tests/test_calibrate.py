@@ -165,3 +165,12 @@ def test_calibration_is_logged(caplog):
     with caplog.at_level(logging.INFO, logger="adali_plugins.calibrate"):
         ap.calibrate(net, feed(net, crafted(300, 100)), mode="mass")
     assert "alpha 0.5->0.75" in caplog.text
+
+
+def test_window_side_without_data_keeps_its_width(caplog):
+    net = passthrough_net()
+    values = -torch.rand(1, 1000) * 2 - 0.01
+    result = ap.calibrate(net, feed(net, values), mode="window", coverage=0.5)["0"]
+    assert result.right == 1.5
+    assert abs(result.left - 1.0) < 0.05
+    assert "no potentials at or above threshold" in caplog.text
