@@ -2,6 +2,7 @@
 
     python -m adali_plugins.bench                   # 64K, 2M and 16M elements
     python -m adali_plugins.bench --sizes 2M --json bench.json
+    python -m adali_plugins.bench --step            # whole training steps too
 
 Every candidate runs in the same process on the same tensor; each figure is the
 median of ``--repeats`` timed runs after warm-up, and ratios are against the
@@ -146,6 +147,139 @@ def bench_surrogates(
     return results
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """One training step (forward, backward, optimizer) of the reference conv SNN."""
+
+    host: str
+    surrogate: str
+    monitor: bool
+    time_steps: int
+    batch: int
+    size: int
+    median_ms: float
+    saved_bytes: int
+    ratio_to_default: float = float("nan")
+
+
+DEFAULT_SURROGATE = {"snntorch": "atan", "spikingjelly": "Sigmoid"}
+"""What a neuron uses when the user passes no surrogate."""
+
+
+def _step_candidates(host: str) -> dict[str, Callable[[], object]]:
+    if host == "snntorch":
+        from snntorch import surrogate as s
+
+        from .snntorch import adali
+
+        return {"atan": s.atan, "fast_sigmoid": s.fast_sigmoid, "AdaLi": adali}
+    from spikingjelly.activation_based import surrogate as s
+
+    from .spikingjelly import AdaLi
+
+    return {"Sigmoid": s.Sigmoid, "ATan": s.ATan, "AdaLi": AdaLi}
+
+
+def time_training_step(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    repeats: int,
+    warmup: int = 2,
+) -> tuple[float, int]:
+    """Median ms of forward + backward + Adam step, and bytes saved for backward."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[id(t)] = t.numel() * t.element_size()
+        return t
+
+    times = []
+    for i in range(warmup + repeats):
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        if i == 0:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out = model(x)
+        else:
+            out = model(x)
+        loss = torch.nn.functional.cross_entropy(out.mean(0), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times), sum(saved.values())
+
+
+def bench_training_steps(
+    *,
+    hosts: list[str] | None = None,
+    time_steps: int = 8,
+    batch: int = 32,
+    size: int = 28,
+    repeats: int = 10,
+    monitor: bool = False,
+    device: str = "cpu",
+) -> list[StepResult]:
+    """Training-step time of the reference conv SNN per host and surrogate.
+
+    With ``monitor`` each surrogate is also timed with a ``MembraneMonitor``
+    attached, to show the statistics callback's overhead.
+    """
+    from .models import conv_net
+    from .monitor import MembraneMonitor
+
+    results = []
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(time_steps, batch, 1, size, size, generator=gen).to(device)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    for host in hosts or [h for h in ("snntorch", "spikingjelly") if is_installed(h)]:
+        rows = []
+        for name, factory in _step_candidates(host).items():
+            for watched in (False, True) if monitor else (False,):
+                torch.manual_seed(0)
+                model = conv_net(host, factory, size=size).to(device)
+                mon = MembraneMonitor(model) if watched else None
+                ms, saved = time_training_step(model, x, y, repeats=repeats)
+                if mon is not None:
+                    mon.remove()
+                rows.append(
+                    StepResult(host, name, watched, time_steps, batch, size, ms, saved)
+                )
+        base = next(
+            r.median_ms
+            for r in rows
+            if r.surrogate == DEFAULT_SURROGATE[host] and not r.monitor
+        )
+        results += [
+            StepResult(**{**asdict(r), "ratio_to_default": r.median_ms / base})
+            for r in rows
+        ]
+    return results
+
+
+def format_step_table(results: list[StepResult]) -> str:
+    """A plain-text table of training-step results."""
+    head = (
+        f"{'host':<13}{'surrogate':<14}{'monitor':>8}{'ms/step':>10}"
+        f"{'x default':>11}{'saved MB':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.host:<13}{r.surrogate:<14}{'on' if r.monitor else 'off':>8}"
+            f"{r.median_ms:>10.1f}{r.ratio_to_default:>11.2f}"
+            f"{r.saved_bytes / 2**20:>10.1f}"
+        )
+    return "\n".join(lines)
+
+
 def format_table(results: list[SurrogateResult]) -> str:
     """A plain-text table of surrogate results."""
     head = (
@@ -189,6 +323,11 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=None, help="torch.set_num_threads"
     )
     parser.add_argument("--json", default=None, help="write all results to this file")
+    parser.add_argument("--step", action="store_true", help="also time training steps")
+    parser.add_argument(
+        "--monitor", action="store_true", help="with --step: monitor on/off"
+    )
+    parser.add_argument("--step-size", type=int, default=28, help="input height/width")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -198,9 +337,20 @@ def main(argv: list[str] | None = None) -> None:
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, device {args.device}")
     print(format_table(results))
+    steps: list[StepResult] = []
+    if args.step:
+        steps = bench_training_steps(
+            size=args.step_size, monitor=args.monitor, device=args.device
+        )
+        print()
+        print(format_step_table(steps))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump([asdict(r) for r in results], fh, indent=2)
+            report = {
+                "surrogates": [asdict(r) for r in results],
+                "steps": [asdict(r) for r in steps],
+            }
+            json.dump(report, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,26 @@ def test_parse_size_rejects_garbage():
 def test_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "b.json"
     bench.main(["--sizes", "4K", "--repeats", "2", "--json", str(out)])
-    rows = json.loads(out.read_text())
+    rows = json.loads(out.read_text())["surrogates"]
     assert rows and {"host", "name", "median_ms", "saved_bytes_per_elem"} <= set(
         rows[0]
     )
     assert "AdaLi" in capsys.readouterr().out
+
+
+def test_training_steps_with_and_without_monitor():
+    rows = bench.bench_training_steps(
+        time_steps=2, batch=4, size=8, repeats=1, monitor=True
+    )
+    hosts = {r.host for r in rows}
+    assert hosts == set(bench.candidates())
+    for host in hosts:
+        mine = [r for r in rows if r.host == host]
+        assert len(mine) == 2 * len(bench._step_candidates(host))
+        default = [
+            r
+            for r in mine
+            if r.surrogate == bench.DEFAULT_SURROGATE[host] and not r.monitor
+        ]
+        assert default[0].ratio_to_default == 1.0
+        assert all(r.saved_bytes > 0 and r.median_ms > 0 for r in mine)

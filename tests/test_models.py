@@ -1,0 +1,33 @@
+"""models.py: the reference conv SNN has the same shape contract on both hosts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import adali_plugins as ap
+from adali_plugins.models import conv_net
+
+
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_conv_net_shapes_layers_and_reset(host):
+    pytest.importorskip(host)
+    factory = (
+        __import__("adali_plugins.snntorch", fromlist=["adali"]).adali
+        if host == "snntorch"
+        else __import__("adali_plugins.spikingjelly", fromlist=["AdaLi"]).AdaLi
+    )
+    torch.manual_seed(0)
+    net = conv_net(host, factory, size=8)
+    x = torch.rand(3, 5, 1, 8, 8) * 2
+    out = net(x)
+    assert out.shape == (3, 5, 10)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    assert len(ap.adali_modules(net)) == 3
+    torch.testing.assert_close(net(x), out)
+    out.sum().backward()
+
+
+def test_unknown_host():
+    with pytest.raises(ValueError, match="host"):
+        conv_net("norse", lambda: None)
