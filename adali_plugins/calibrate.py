@@ -7,7 +7,8 @@ neuron membrane potentials". The rules below are *our reading* of that sentence:
 * ``mode="mass"``: split the gradient mass like the potentials inside the
   current window: ``alpha = area * n_below / (n_below + n_above)``,
   ``beta = area - alpha`` (clamped to ``[min_mass * area, area - min_mass * area]``),
-  where ``area = alpha + beta`` as configured.
+  where ``area = alpha + beta`` as configured. A layer with no potentials inside
+  the window keeps its masses, with a warning.
 * ``mode="window"``: base half-widths ``left`` (L0) and ``right`` (R0) become the
   ``coverage`` quantiles of ``|x|`` on each side of the threshold, so that share
   of that side's potentials falls inside the base window; the schedule still
@@ -152,11 +153,9 @@ def calibrate(
         if int(state["count"]) == 0:
             problems.append(f"{path}: no finite membrane potentials recorded")
             continue
-        plan = _plan(path, surrogate, state, monitor, mode, cov, eps)
-        if isinstance(plan, str):
-            problems.append(plan)
-        else:
-            plans.append((surrogate, plan))
+        plans.append(
+            (surrogate, _plan(path, surrogate, state, monitor, mode, cov, eps))
+        )
     if problems:
         raise CalibrationError(problems)
     results = {}
@@ -190,7 +189,7 @@ def _plan(
     mode: str,
     cov: float,
     eps: float,
-) -> CalibrationResult | str:
+) -> CalibrationResult:
     p = surrogate.params
     area = p.alpha + p.beta
     left, right, alpha, beta = p.left, p.right, p.alpha, p.beta
@@ -228,13 +227,15 @@ def _plan(
         )
     if mode in ("mass", "both"):
         inside = n_below + n_above
-        if inside <= 0:
-            return (
-                f"{path}: no potentials inside the current window, so the mass split "
-                "is undefined; use mode='both' to set the window first"
+        if inside > 0:
+            alpha = min(max(area * n_below / inside, eps * area), area - eps * area)
+            beta = area - alpha
+        else:
+            logger.warning(
+                "%s: no potentials inside the window, so alpha and beta are kept; "
+                "use mode='both' to move the window to the potentials first",
+                path,
             )
-        alpha = min(max(area * n_below / inside, eps * area), area - eps * area)
-        beta = area - alpha
     return CalibrationResult(
         layer=path,
         mode=mode,

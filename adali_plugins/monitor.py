@@ -43,6 +43,7 @@ from .attach import SpikingLayer, _describe, spiking_layers
 from .schedule import AdaLiParams, window_at
 from .state import AdaLiState
 from .stats import HistogramSpec, LayerSummary, empty_state, summarize, synced, update
+from .support import surrogate_window
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class _LayerRecorder:
         layer: SpikingLayer,
         spec: HistogramSpec,
         time_steps: int | None,
-        reference: tuple[float, float],
+        reference: tuple[float, float] | None,
     ) -> None:
         self.path = layer.path
         self.neuron = layer.neuron
@@ -82,6 +83,8 @@ class _LayerRecorder:
         surrogate = self.surrogate()
         if isinstance(surrogate, AdaLiState):
             return surrogate.window[0], surrogate.window[1]
+        if self.reference is None:
+            self.reference = surrogate_window(surrogate)
         return self.reference
 
     def record(self, x: torch.Tensor) -> None:
@@ -186,8 +189,11 @@ class MembraneMonitor:
             start the monitor at a sequence boundary).
         hist_range: histogram range of x; 0 must be a bin edge.
         bins: number of histogram bins.
-        reference: AdaLi parameters whose epoch-0 window is used for the
-            in-window share of layers that do not use AdaLi (default: defaults).
+        reference: the window used for the in-window share of layers that do
+            not use AdaLi: AdaLi parameters (their epoch-0 window; default: the
+            defaults, to look before switching), or ``"own"`` for each
+            surrogate's own window (where its derivative exceeds 10% of its
+            peak, see ``support.surrogate_window``).
 
     Raises:
         RuntimeError: a layer is already watched by another active monitor.
@@ -202,7 +208,7 @@ class MembraneMonitor:
         time_steps: int | None = None,
         hist_range: tuple[float, float] = (-4.0, 4.0),
         bins: int = 200,
-        reference: AdaLiParams | None = None,
+        reference: AdaLiParams | str | None = None,
     ) -> None:
         if time_steps is not None and (
             not isinstance(time_steps, int) or time_steps < 1
@@ -213,15 +219,23 @@ class MembraneMonitor:
         self.model = model
         self.spec = HistogramSpec(float(hist_range[0]), float(hist_range[1]), int(bins))
         self.time_steps = time_steps
-        ref = reference if reference is not None else AdaLiParams()
-        w = window_at(
-            0.0,
-            **{
-                k: getattr(ref, k)
-                for k in ("alpha", "beta", "left", "right", "p", "schedule", "keep")
-            },
-        )
-        self.reference = (w.left, w.right)
+        if reference == "own":
+            self.reference: tuple[float, float] | None = None
+        else:
+            ref = reference if reference is not None else AdaLiParams()
+            if not isinstance(ref, AdaLiParams):
+                raise ValueError(f"reference must be AdaLiParams or 'own', got {ref!r}")
+            w = window_at(
+                0.0,
+                alpha=ref.alpha,
+                beta=ref.beta,
+                left=ref.left,
+                right=ref.right,
+                p=ref.p,
+                schedule=ref.schedule,
+                keep=ref.keep,
+            )
+            self.reference = (w.left, w.right)
         found = spiking_layers(model)
         if layers is not None:
             known = {layer.path for layer in found}

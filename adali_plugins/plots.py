@@ -15,11 +15,13 @@ import torch
 
 from .monitor import MembraneMonitor, MonitorSummary
 from .state import AdaLiState
+from .stats import HistogramSpec
 
 
-def _figure(
+def figure(
     n_panels: int, *, width: float = 4.2, height: float = 3.2
 ) -> tuple[Any, list[Any]]:
+    """A figure with ``n_panels`` axes on a grid of at most three columns."""
     try:
         from matplotlib.figure import Figure
     except ModuleNotFoundError as err:
@@ -35,6 +37,36 @@ def _figure(
     return fig, axes[:n_panels]
 
 
+def draw_histogram(
+    ax: Any,
+    dens: torch.Tensor,
+    spec: HistogramSpec,
+    *,
+    window: tuple[float, float],
+    heights: tuple[float, float],
+    title: str,
+) -> None:
+    """One panel: density of x as bars, the AdaLi derivative g(x) on a twin axis."""
+    edges = spec.edges().numpy()
+    centers = (edges[:-1] + edges[1:]) / 2
+    ax.bar(centers, dens.numpy(), width=spec.width, color="#8fb3d9")
+    left, right = window
+    ax2 = ax.twinx()
+    ax2.step(
+        [-left - 1e-9, -left, 0, right, right + 1e-9],
+        [0, heights[0], heights[1], heights[1], 0],
+        where="post",
+        color="#c0392b",
+    )
+    ax2.set_ylim(0, max(heights) * 1.3)
+    ax2.set_ylabel("surrogate derivative g(x)", color="#c0392b")
+    for edge in (-left, 0.0, right):
+        ax.axvline(edge, color="#c0392b", lw=0.8, ls="--" if edge else "-")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x = u - threshold")
+    ax.set_ylabel("density")
+
+
 def plot_membrane_histograms(
     monitor: MembraneMonitor, path: str | Path, *, layers: Sequence[str] | None = None
 ) -> Path:
@@ -45,38 +77,23 @@ def plot_membrane_histograms(
     """
     names = list(layers) if layers is not None else monitor.layers
     summary = monitor.summary()
-    fig, axes = _figure(len(names))
-    edges = monitor.spec.edges().numpy()
-    centers = (edges[:-1] + edges[1:]) / 2
+    fig, axes = figure(len(names))
     for ax, name in zip(axes, names, strict=True):
-        ax.bar(
-            centers,
-            density(monitor, name).numpy(),
-            width=monitor.spec.width,
-            color="#8fb3d9",
-        )
         row = summary[name]
-        left, right = row.window_left, row.window_right
         surrogate = monitor.surrogate_of(name)
         if isinstance(surrogate, AdaLiState):
             w = surrogate.current_window()
             heights = (w.h_lo, w.h_hi)
         else:
-            heights = (0.5 / left, 0.5 / right)
-        ax2 = ax.twinx()
-        ax2.step(
-            [-left - 1e-9, -left, 0, right, right + 1e-9],
-            [0, heights[0], heights[1], heights[1], 0],
-            where="post",
-            color="#c0392b",
+            heights = (0.5 / row.window_left, 0.5 / row.window_right)
+        draw_histogram(
+            ax,
+            density(monitor, name),
+            monitor.spec,
+            window=(row.window_left, row.window_right),
+            heights=heights,
+            title=f"{name} ({row.neuron}): {row.in_window:.1%} inside window",
         )
-        ax2.set_ylim(0, max(heights) * 1.3)
-        ax2.set_ylabel("surrogate derivative g(x)", color="#c0392b")
-        for edge in (-left, 0.0, right):
-            ax.axvline(edge, color="#c0392b", lw=0.8, ls="--" if edge else "-")
-        ax.set_title(f"{name} ({row.neuron}): {row.in_window:.1%} inside window")
-        ax.set_xlabel("x = u - threshold")
-        ax.set_ylabel("density")
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
@@ -91,7 +108,7 @@ def plot_window_history(
     """
     if not history:
         raise ValueError("history is empty: record at least one (epoch, summary) pair")
-    fig, (ax_w, ax_s) = _figure(2, width=5.5)
+    fig, (ax_w, ax_s) = figure(2, width=5.5)
     layers = [row.layer for row in history[0][1]]
     epochs = [e for e, _ in history]
     for layer in layers:

@@ -151,11 +151,11 @@ def test_invalid_options(kwargs, match):
         ap.calibrate(net, mon, **kwargs)
 
 
-def test_no_potentials_inside_window_needs_both():
-    net = passthrough_net()
-    mon = feed(net, torch.full((1, 30), -3.0))
-    with pytest.raises(ap.CalibrationError, match="mode='both'"):
-        ap.calibrate(net, mon, mode="mass")
+def test_no_potentials_inside_window_keeps_masses(caplog):
+    net = passthrough_net(alpha=0.3, beta=0.7)
+    result = ap.calibrate(net, feed(net, torch.full((1, 30), -3.0)), mode="mass")["0"]
+    assert (result.alpha, result.beta) == (0.3, 0.7)
+    assert "mode='both'" in caplog.text
 
 
 def test_calibration_is_logged(caplog):

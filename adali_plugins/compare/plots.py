@@ -1,0 +1,109 @@
+"""PNG plots of a comparison: accuracy, gradient health, membrane histograms."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..plots import draw_histogram, figure
+from ..stats import HistogramSpec
+
+Results = dict[tuple[str, str, int], list[dict[str, Any]]]
+
+
+def _by_surrogate(results: Results, host: str) -> dict[str, list[list[dict[str, Any]]]]:
+    out: dict[str, list[list[dict[str, Any]]]] = {}
+    for (h, surrogate, _), records in sorted(results.items()):
+        if h == host and records:
+            out.setdefault(surrogate, []).append(records)
+    return out
+
+
+def plot_accuracy(results: Results, path: Path) -> Path:
+    """Test accuracy per epoch, mean over seeds with a ±std band, one panel per host."""
+    hosts = sorted({h for h, _, _ in results})
+    fig, axes = figure(len(hosts), width=5.5, height=3.8)
+    for ax, host in zip(axes, hosts, strict=True):
+        for surrogate, runs in _by_surrogate(results, host).items():
+            n = min(len(r) for r in runs)
+            acc = torch.tensor([[e["test_acc"] for e in r[:n]] for r in runs])
+            mean, std = acc.mean(0), acc.std(0, unbiased=False)
+            epochs = list(range(1, n + 1))
+            style = {"lw": 2.2} if surrogate.startswith("AdaLi") else {"lw": 1.1}
+            ax.plot(epochs, mean.tolist(), marker="o", ms=3, label=surrogate, **style)
+            ax.fill_between(
+                epochs, (mean - std).tolist(), (mean + std).tolist(), alpha=0.15
+            )
+        ax.set_title(f"{host}: test accuracy")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_gradients(results: Results, path: Path) -> Path:
+    """Final-epoch gradient norm by layer depth and by time step, per host."""
+    hosts = sorted({h for h, _, _ in results})
+    fig, axes = figure(2 * len(hosts), width=5.0, height=3.6)
+    for i, host in enumerate(hosts):
+        ax_depth, ax_step = axes[2 * i], axes[2 * i + 1]
+        for surrogate, runs in _by_surrogate(results, host).items():
+            last = [r[-1] for r in runs]
+            layers = list(last[0]["grad_norm_by_layer"])
+            depth = [
+                statistics.fmean(rec["grad_norm_by_layer"][name] for rec in last)
+                for name in layers
+            ]
+            ax_depth.plot(range(1, len(layers) + 1), depth, marker="o", label=surrogate)
+            first = next(iter(last[0]["grad_norm_by_step"]))
+            steps = torch.tensor(
+                [rec["grad_norm_by_step"][first] for rec in last]
+            ).mean(0)
+            ax_step.plot(
+                range(1, len(steps) + 1), steps.tolist(), marker="o", label=surrogate
+            )
+        ax_depth.set_yscale("log")
+        ax_depth.set_title(f"{host}: weight-gradient norm by depth")
+        ax_depth.set_xlabel("layer (input -> output)")
+        ax_step.set_yscale("log")
+        ax_step.set_title(f"{host}: grad norm at first spiking layer, by step")
+        ax_step.set_xlabel("time step")
+        ax_depth.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_membranes(
+    results: Results, path: Path, *, surrogate: str, spec: HistogramSpec
+) -> Path:
+    """Final-epoch membrane histograms of one surrogate (first seed), per layer."""
+    runs = {
+        (h, s): r
+        for (h, s, seed), r in sorted(results.items(), reverse=True)
+        if s == surrogate and r
+    }
+    panels = [
+        (h, layer, rec[-1])
+        for (h, _), rec in sorted(runs.items())
+        for layer in rec[-1]["histograms"]
+    ]
+    fig, axes = figure(len(panels))
+    for ax, (host, layer, rec) in zip(axes, panels, strict=True):
+        hist = torch.tensor(rec["histograms"][layer], dtype=torch.float64)
+        count = next(m["count"] for m in rec["membrane"] if m["layer"] == layer) or 1
+        left, right = rec["window"][layer]
+        heights = rec["heights"].get(layer, (0.5 / left, 0.5 / right))
+        draw_histogram(
+            ax,
+            hist / count / spec.width,
+            spec,
+            window=(left, right),
+            heights=tuple(heights),
+            title=f"{host} {layer}: {rec['in_window'][layer]:.1%} in window",
+        )
+    fig.savefig(path, dpi=110)
+    return path

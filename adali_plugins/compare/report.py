@@ -1,0 +1,161 @@
+"""Aggregate runs into the comparison table, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a host's surrogate, aggregated over seeds."""
+
+    host: str
+    surrogate: str
+    seeds: int
+    final_acc: tuple[float, float]
+    best_acc: tuple[float, float]
+    epochs_to_target: float
+    reached: int
+    seconds_per_epoch: float
+    grad_ratio: float
+    in_window: float
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.pstdev(values) if len(
+        values
+    ) > 1 else 0.0
+
+
+def _to_target(records: list[dict[str, Any]], target: float) -> int | None:
+    for r in records:
+        if r["test_acc"] >= target:
+            return r["epoch"] + 1
+    return None
+
+
+def aggregate(
+    results: dict[tuple[str, str, int], list[dict[str, Any]]], target: float
+) -> list[Row]:
+    """``results`` maps (host, surrogate, seed) to that run's epoch records."""
+    groups: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
+    for (host, surrogate, _), records in results.items():
+        if records:
+            groups.setdefault((host, surrogate), []).append(records)
+    rows = []
+    for (host, surrogate), runs in groups.items():
+        reached = [e for e in (_to_target(r, target) for r in runs) if e is not None]
+        last = [r[-1] for r in runs]
+        in_window = [
+            statistics.fmean(rec["in_window"].values())
+            for rec in last
+            if rec["in_window"]
+        ]
+        rows.append(
+            Row(
+                host=host,
+                surrogate=surrogate,
+                seeds=len(runs),
+                final_acc=_mean_std([rec["test_acc"] for rec in last]),
+                best_acc=_mean_std([max(e["test_acc"] for e in r) for r in runs]),
+                epochs_to_target=statistics.fmean(reached) if reached else math.nan,
+                reached=len(reached),
+                seconds_per_epoch=statistics.fmean(
+                    e["train_seconds"] for r in runs for e in r
+                ),
+                grad_ratio=statistics.fmean(
+                    rec["grad_norm_first_last_ratio"] for rec in last
+                ),
+                in_window=statistics.fmean(in_window) if in_window else math.nan,
+            )
+        )
+    return rows
+
+
+def format_table(rows: list[Row], target: float) -> str:
+    """The printed table: mean ± std over seeds."""
+    head = (
+        f"{'host':<13}{'surrogate':<26}{'final acc %':>14}{'best acc %':>14}"
+        f"{f'ep->{target:.0%}':>10}{'s/epoch':>9}{'grad 1st/last':>15}{'in-window':>11}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        to_target = (
+            f"{r.epochs_to_target:.1f} ({r.reached}/{r.seeds})"
+            if r.reached
+            else f"- (0/{r.seeds})"
+        )
+        lines.append(
+            f"{r.host:<13}{r.surrogate[:25]:<26}"
+            f"{100 * r.final_acc[0]:>8.2f}±{100 * r.final_acc[1]:<5.2f}"
+            f"{100 * r.best_acc[0]:>8.2f}±{100 * r.best_acc[1]:<5.2f}"
+            f"{to_target:>10}{r.seconds_per_epoch:>9.2f}{r.grad_ratio:>15.3g}{r.in_window:>11.1%}"
+        )
+    return "\n".join(lines)
+
+
+SCALARS = (
+    "epoch",
+    "train_loss",
+    "test_acc",
+    "train_seconds",
+    "grad_norm_first_last_ratio",
+)
+
+
+def write_csv(
+    results: dict[tuple[str, str, int], list[dict[str, Any]]], path: Path
+) -> None:
+    """One row per (host, surrogate, seed, epoch): scalars and per-layer means."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            [
+                "host",
+                "surrogate",
+                "seed",
+                *SCALARS,
+                "mean_firing_rate",
+                "mean_in_window",
+            ]
+        )
+        for (host, surrogate, seed), records in sorted(results.items()):
+            for rec in records:
+                rates = list(rec["firing_rate"].values())
+                shares = list(rec["in_window"].values())
+                writer.writerow(
+                    [
+                        host,
+                        surrogate,
+                        seed,
+                        *(rec[k] for k in SCALARS),
+                        statistics.fmean(rates) if rates else "",
+                        statistics.fmean(shares) if shares else "",
+                    ]
+                )
+
+
+def write_json(
+    config: dict[str, Any],
+    results: dict[tuple[str, str, int], list[dict[str, Any]]],
+    rows: list[Row],
+    path: Path,
+) -> None:
+    """Everything: the configuration, every epoch record of every run, the table."""
+    payload = {
+        "config": config,
+        "table": [r.__dict__ for r in rows],
+        "runs": [
+            {"host": h, "surrogate": s, "seed": seed, "epochs": records}
+            for (h, s, seed), records in sorted(results.items())
+        ],
+    }
+    path.write_text(json.dumps(payload, indent=1))

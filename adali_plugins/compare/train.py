@@ -1,0 +1,244 @@
+"""One run of the comparison: one host, one surrogate, one seed.
+
+Runs differ only in the surrogate. For a seed, every run builds the same
+initial weights (the surrogate draws no random numbers), sees the same batches
+in the same order (the permutation of epoch e comes from a generator seeded by
+``(seed, e)``), the same rate-encoding draws, and the same optimizer.
+
+After every epoch the run appends a record to ``<out>/runs/<run>.jsonl`` and
+writes a checkpoint (model, optimizer, AdaLi state) atomically; a rerun resumes
+after the last finished epoch and yields the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..callback import calibrate_on
+from ..data.datasets import Dataset
+from ..models import conv_net
+from ..monitor import MembraneMonitor
+from ..scheduler import AdaLiScheduler
+from ..state import AdaLiState
+from .diagnostics import GradientHealth
+from .spec import SurrogateSpec, parse_surrogate
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run (and must match to resume it)."""
+
+    host: str
+    dataset: str
+    surrogate: str
+    seed: int
+    epochs: int
+    time_steps: int
+    batch_size: int
+    lr: float
+    encoding: str
+    channels: tuple[int, int]
+    calibration_batches: int = 4
+    probe_size: int = 256
+    device: str = "cpu"
+
+    @property
+    def name(self) -> str:
+        safe = self.surrogate.replace(":", "_").replace(",", "_").replace("=", "-")
+        return f"{self.host}-{safe}-seed{self.seed}"
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _epoch_order(cfg: RunConfig, epoch: int, n: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
+def _batches(
+    cfg: RunConfig, data: Dataset, epoch: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Epoch ``epoch``'s batches, encoded lazily; the same sequence on every call."""
+    order = _epoch_order(cfg, epoch, len(data.y_train))
+    gen = torch.Generator().manual_seed(cfg.seed * 7_919 + epoch)
+    for idx in order.split(cfg.batch_size):
+        x = data.encode(
+            data.x_train[idx],
+            time_steps=cfg.time_steps,
+            encoding=cfg.encoding,
+            generator=gen,
+        )
+        yield x.to(cfg.device), data.y_train[idx].to(cfg.device)
+
+
+def _evaluate(model: nn.Module, cfg: RunConfig, data: Dataset) -> float:
+    model.eval()
+    correct = 0
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.no_grad():
+        for idx in torch.arange(len(data.y_test)).split(256):
+            x = data.encode(
+                data.x_test[idx],
+                time_steps=cfg.time_steps,
+                encoding=cfg.encoding,
+                generator=gen,
+            )
+            counts = model(x.to(cfg.device)).sum(0)
+            correct += int((counts.argmax(1).cpu() == data.y_test[idx]).sum())
+    model.train()
+    return correct / len(data.y_test)
+
+
+def _probe(model: nn.Module, cfg: RunConfig, data: Dataset) -> dict[str, Any]:
+    """Membrane statistics on a fixed slice of the test set, in eval mode."""
+    model.eval()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x = data.encode(
+        data.x_test[: cfg.probe_size],
+        time_steps=cfg.time_steps,
+        encoding=cfg.encoding,
+        generator=gen,
+    )
+    with (
+        torch.no_grad(),
+        MembraneMonitor(model, time_steps=cfg.time_steps, reference="own") as mon,
+    ):
+        model(x.to(cfg.device))
+    model.train()
+    summary = mon.summary()
+    heights = {}
+    for path in mon.layers:
+        surrogate = mon.surrogate_of(path)
+        if isinstance(surrogate, AdaLiState):
+            w = surrogate.current_window()
+            heights[path] = [w.h_lo, w.h_hi]
+    return {
+        "heights": heights,
+        "firing_rate": {
+            r.layer: r.share["inside_above"] + r.share["outside_above"] for r in summary
+        },
+        "in_window": {r.layer: r.in_window for r in summary},
+        "window": {r.layer: [r.window_left, r.window_right] for r in summary},
+        "membrane": [r.flat() for r in summary],
+        "histograms": {p: mon.state(p)["hist"].tolist() for p in mon.layers},
+    }
+
+
+def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module:
+    """The reference conv SNN for the run's host, with weights fixed by the seed."""
+    torch.manual_seed(cfg.seed)
+    return conv_net(
+        cfg.host,
+        spec.factory(cfg.host),
+        in_channels=data.channels,
+        size=data.size,
+        channels=cfg.channels,
+        classes=data.classes,
+    ).to(cfg.device)
+
+
+def _forward(
+    model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    return model(batch[0])
+
+
+def run(
+    cfg: RunConfig,
+    data: Dataset,
+    out_dir: Path,
+    *,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train one run to ``cfg.epochs`` (resuming if a checkpoint exists)."""
+    spec = parse_surrogate(cfg.surrogate)
+    runs, ckpts = out_dir / "runs", out_dir / "checkpoints"
+    runs.mkdir(parents=True, exist_ok=True)
+    ckpts.mkdir(parents=True, exist_ok=True)
+    log, ckpt = runs / f"{cfg.name}.jsonl", ckpts / f"{cfg.name}.pt"
+    model = build_model(cfg, data, spec)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    records: list[dict[str, Any]] = []
+    start = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state["config"] != asdict(cfg):
+            raise ValueError(
+                f"{ckpt} belongs to a different configuration; use another --out"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        records = state["records"]
+        start = len(records)
+    scheduler = (
+        AdaLiScheduler(model, cfg.epochs, last_epoch=start - 1)
+        if spec.is_adali
+        else None
+    )
+    health = GradientHealth(
+        model, cfg.time_steps, multi_step=cfg.host == "spikingjelly"
+    )
+    for epoch in range(start, cfg.epochs):
+        calibrated = {}
+        if spec.calibration:
+            results, _ = calibrate_on(
+                model,
+                _batches(cfg, data, epoch),
+                _forward,
+                num_batches=cfg.calibration_batches,
+                mode=spec.calibration,
+                coverage=float(spec.options.get("coverage", 0.9)),
+            )
+            calibrated = {k: r.as_dict() for k, r in results.items()}
+        health.reset()
+        total, seen = 0.0, 0
+        began = time.perf_counter()
+        for x, y in _batches(cfg, data, epoch):
+            loss = nn.functional.cross_entropy(model(x).sum(0), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            health.after_backward()
+            opt.step()
+            total += float(loss.detach()) * len(y)
+            seen += len(y)
+        seconds = time.perf_counter() - began
+        record = {
+            "epoch": epoch,
+            "train_loss": total / seen,
+            "test_acc": _evaluate(model, cfg, data),
+            "train_seconds": seconds,
+            **health.epoch_record(),
+            **_probe(model, cfg, data),
+            "calibrated": calibrated,
+        }
+        records.append(record)
+        if scheduler is not None:
+            scheduler.step()
+        _atomic_save(
+            {
+                "config": asdict(cfg),
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "records": records,
+            },
+            ckpt,
+        )
+        with open(log, "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in records)
+        if on_epoch is not None:
+            on_epoch(record)
+    health.remove()
+    return records

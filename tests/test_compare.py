@@ -1,0 +1,161 @@
+"""compare/: the harness is deterministic, resumable, and writes what it promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adali_plugins.compare import main, parse_surrogate
+from adali_plugins.compare.spec import default_surrogates
+from adali_plugins.compare.train import RunConfig, run
+from adali_plugins.data.datasets import load_dataset
+
+pytest.importorskip("snntorch")
+pytest.importorskip("spikingjelly")
+
+TINY = ["--epochs", "2", "--channels", "4", "8", "--batch-size", "128", "--no-plots"]
+
+
+def _numbers(payload):
+    """Every number of every run, with wall-clock times removed."""
+    runs = payload["runs"]
+    for r in runs:
+        for e in r["epochs"]:
+            e.pop("train_seconds")
+    return runs
+
+
+def test_same_seed_gives_bit_identical_numbers(tmp_path):
+    args = [*TINY, "--surrogates", "AdaLi:calibrate=both", "atan", "ATan"]
+    first = main([*args, "--out", str(tmp_path / "a")])
+    second = main([*args, "--out", str(tmp_path / "b")])
+    assert _numbers(first) == _numbers(second)
+    assert {(r["host"], r["surrogate"]) for r in first["runs"]} == {
+        ("snntorch", "AdaLi:calibrate=both"),
+        ("snntorch", "atan"),
+        ("spikingjelly", "AdaLi:calibrate=both"),
+        ("spikingjelly", "ATan"),
+    }
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
+    data = load_dataset("digits")
+    cfg = RunConfig(
+        host=host,
+        dataset="digits",
+        surrogate="AdaLi:calibrate=mass",
+        seed=1,
+        epochs=3,
+        time_steps=3,
+        batch_size=128,
+        lr=2e-3,
+        encoding="rate",
+        channels=(4, 8),
+    )
+    whole = run(cfg, data, tmp_path / "whole")
+
+    def stop_after_first(record):
+        if record["epoch"] == 0:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(cfg, data, tmp_path / "cut", on_epoch=stop_after_first)
+    assert (
+        len((tmp_path / "cut/runs" / f"{cfg.name}.jsonl").read_text().splitlines()) == 1
+    )
+    resumed = run(cfg, data, tmp_path / "cut")
+    strip = lambda rs: [
+        {k: v for k, v in r.items() if k != "train_seconds"} for r in rs
+    ]  # noqa: E731
+    assert strip(resumed) == strip(whole)
+
+
+def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
+    out = tmp_path / "o"
+    main(
+        [
+            "--epochs",
+            "1",
+            "--channels",
+            "4",
+            "8",
+            "--batch-size",
+            "256",
+            "--host",
+            "spikingjelly",
+            "--surrogates",
+            "AdaLi",
+            "Sigmoid",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "final acc %" in printed and "AdaLi" in printed and "Sigmoid" in printed
+    for name in (
+        "results.csv",
+        "results.json",
+        "table.txt",
+        "accuracy.png",
+        "gradients.png",
+        "membrane_adali.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    payload = json.loads((out / "results.json").read_text())
+    assert [row["seeds"] for row in payload["table"]] == [2, 2]
+    epoch = payload["runs"][0]["epochs"][0]
+    assert {
+        "grad_norm_by_layer",
+        "grad_norm_by_step",
+        "firing_rate",
+        "in_window",
+        "test_acc",
+    } <= set(epoch)
+    assert all(len(v) == 4 for v in epoch["grad_norm_by_step"].values())
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    data = load_dataset("digits")
+    cfg = RunConfig(
+        host="snntorch",
+        dataset="digits",
+        surrogate="atan",
+        seed=0,
+        epochs=1,
+        time_steps=2,
+        batch_size=256,
+        lr=1e-3,
+        encoding="direct",
+        channels=(4, 8),
+    )
+    run(cfg, data, tmp_path)
+    other = RunConfig(**{**cfg.__dict__, "lr": 5e-3})
+    with pytest.raises(ValueError, match="different configuration"):
+        run(other, data, tmp_path)
+
+
+def test_surrogate_spec_parsing():
+    spec = parse_surrogate("AdaLi:p=1,calibrate=both,schedule=cosine")
+    assert spec.options == {"p": 1, "calibrate": "both", "schedule": "cosine"}
+    assert spec.label == "AdaLi:calibrate=both,p=1,schedule=cosine"
+    with pytest.raises(ValueError, match="key=value"):
+        parse_surrogate("AdaLi:p")
+    with pytest.raises(ValueError, match="calibrate"):
+        parse_surrogate("AdaLi:calibrate=always")
+    with pytest.raises(ValueError, match="not compared on snntorch"):
+        parse_surrogate("ATan").factory("snntorch")
+    with pytest.raises(ValueError, match="unknown AdaLi option"):
+        parse_surrogate("AdaLi:slope=3").factory("snntorch")
+    assert [s.label for s in default_surrogates("spikingjelly")][:2] == [
+        "AdaLi",
+        "AdaLi:calibrate=both",
+    ]
