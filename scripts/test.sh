@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+install_fashion_mnist
 status=0
 for pair in current legacy; do
     setup_venv "$pair"

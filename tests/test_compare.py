@@ -70,9 +70,10 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
         len((tmp_path / "cut/runs" / f"{cfg.name}.jsonl").read_text().splitlines()) == 1
     )
     resumed = run(cfg, data, tmp_path / "cut")
-    strip = lambda rs: [
-        {k: v for k, v in r.items() if k != "train_seconds"} for r in rs
-    ]  # noqa: E731
+
+    def strip(records):
+        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in records]
+
     assert strip(resumed) == strip(whole)
 
 

@@ -1,5 +1,40 @@
 """Datasets that need no download: bundled real data and data we generate."""
 
-from .digits import DigitsSplit, direct_encode, load_digits_split, rate_encode
+from .digits import Split, direct_encode, load_digits_split, rate_encode
+from .dvs import (
+    EVENT_DTYPE,
+    emulate_events,
+    events_to_frames,
+    load_dvs_digits,
+    render_shifted,
+    saccade_path,
+)
+from .fashion_mnist import (
+    FASHION_MNIST_CLASSES,
+    find_fashion_mnist,
+    load_fashion_mnist,
+    stratified_indices,
+)
+from .idx import read_idx, write_idx
+from .mnist1d import MNIST1D_DEFAULT_ARGS, load_mnist1d
 
-__all__ = ["DigitsSplit", "direct_encode", "load_digits_split", "rate_encode"]
+__all__ = [
+    "EVENT_DTYPE",
+    "FASHION_MNIST_CLASSES",
+    "MNIST1D_DEFAULT_ARGS",
+    "Split",
+    "direct_encode",
+    "emulate_events",
+    "events_to_frames",
+    "find_fashion_mnist",
+    "load_digits_split",
+    "load_dvs_digits",
+    "load_fashion_mnist",
+    "load_mnist1d",
+    "rate_encode",
+    "read_idx",
+    "render_shifted",
+    "saccade_path",
+    "stratified_indices",
+    "write_idx",
+]

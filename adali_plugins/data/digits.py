@@ -13,8 +13,11 @@ import torch
 
 
 @dataclass(frozen=True)
-class DigitsSplit:
-    """Images in [0, 1] shaped (N, 1, 8, 8) and integer labels."""
+class Split:
+    """A fixed train/test split: float32 inputs ``(N, C, ...)``, int64 labels.
+
+    Shared by every loader so a harness handles all datasets the same way.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -22,8 +25,8 @@ class DigitsSplit:
     y_test: torch.Tensor
 
 
-def load_digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> DigitsSplit:
-    """The digits, scaled to [0, 1], with a stratified train/test split."""
+def load_digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> Split:
+    """The digits as (N, 1, 8, 8) images in [0, 1], with a stratified split."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     from sklearn.datasets import load_digits
@@ -42,7 +45,7 @@ def load_digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> DigitsSp
     x = torch.from_numpy(images).unsqueeze(1)
     y = torch.from_numpy(labels)
     train, test = torch.from_numpy(~test_mask), torch.from_numpy(test_mask)
-    return DigitsSplit(x[train], y[train], x[test], y[test])
+    return Split(x[train], y[train], x[test], y[test])
 
 
 def direct_encode(x: torch.Tensor, steps: int) -> torch.Tensor:
