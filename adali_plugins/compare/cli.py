@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", choices=[*HOSTS, "both"], default="both")
     p.add_argument("--dataset", choices=sorted(LOADERS), default="digits")
     p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the four Fashion-MNIST IDX files (default: Debian's)",
+    )
+    p.add_argument(
+        "--train-limit", type=int, default=None, help="stratified subset size"
+    )
+    p.add_argument(
+        "--test-limit", type=int, default=None, help="stratified subset size"
+    )
+    p.add_argument(
         "--surrogates",
         nargs="+",
         default=None,
@@ -86,7 +98,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "neither snntorch nor spikingjelly is installed: "
             "pip install 'adali_plugins[all]'"
         )
-    data = load_dataset(args.dataset)
+    data = load_dataset(
+        args.dataset,
+        data_dir=args.data_dir,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+    if data.time_major_frames:
+        frames = int(data.x_train.shape[1])
+        if args.time_steps != frames:
+            print(
+                f"{data.name} has {frames} frames per sample: --time-steps {frames}",
+                file=sys.stderr,
+            )
+            args.time_steps = frames
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

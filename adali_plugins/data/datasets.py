@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 
-from .digits import direct_encode, load_digits_split, rate_encode
+from .digits import Split, direct_encode, load_digits_split, rate_encode
 
 Encoding = Literal["direct", "rate"]
 ENCODINGS = ("direct", "rate")
@@ -53,28 +55,93 @@ class Dataset:
         return direct_encode(x, time_steps)
 
 
-def _digits(seed: int) -> Dataset:
-    split = load_digits_split(seed=seed)
+def _subset(
+    split: Split, train_limit: int | None, test_limit: int | None, seed: int
+) -> Split:
+    """A stratified subset, deterministic for ``seed``."""
+    from .fashion_mnist import stratified_indices
+
+    rng = np.random.default_rng(seed)
+    x_tr, y_tr, x_te, y_te = split.x_train, split.y_train, split.x_test, split.y_test
+    if train_limit is not None and train_limit < len(y_tr):
+        keep = torch.as_tensor(stratified_indices(y_tr.numpy(), train_limit, rng))
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    if test_limit is not None and test_limit < len(y_te):
+        keep = torch.as_tensor(stratified_indices(y_te.numpy(), test_limit, rng))
+        x_te, y_te = x_te[keep], y_te[keep]
+    return Split(x_tr, y_tr, x_te, y_te)
+
+
+def _make(name: str, split: Split, *, time_major: bool, description: str) -> Dataset:
+    x = split.x_train
+    channels, size = (
+        (x.shape[2], x.shape[3]) if time_major else (x.shape[1], x.shape[2])
+    )
     return Dataset(
-        "digits",
+        name,
         split.x_train,
         split.y_train,
         split.x_test,
         split.y_test,
-        channels=1,
-        size=8,
-        classes=10,
-        time_major_frames=False,
-        description="scikit-learn's bundled 8x8 handwritten digits (1,797 real images)",
+        channels=int(channels),
+        size=int(size),
+        classes=int(torch.cat([split.y_train, split.y_test]).max()) + 1,
+        time_major_frames=time_major,
+        description=description,
     )
 
 
-LOADERS: dict[str, Callable[[int], Dataset]] = {"digits": _digits}
-"""Dataset name -> loader taking the split seed."""
+def _digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+    return (
+        load_digits_split(seed=seed),
+        False,
+        "scikit-learn's bundled 8x8 handwritten digits (1,797 real images)",
+    )
 
 
-def load_dataset(name: str, *, seed: int = 0) -> Dataset:
-    """Load a dataset by name (see ``LOADERS``)."""
+def _dvs_digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+    from .dvs import load_dvs_digits
+
+    return (
+        load_dvs_digits(seed=seed),
+        True,
+        "neuromorphic digits: DVS events emulated from the scikit-learn digits by "
+        "three simulated saccades, binned to 8 frames "
+        "(synthetic-from-real, not N-MNIST)",
+    )
+
+
+def _fashion_mnist(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+    from .fashion_mnist import load_fashion_mnist
+
+    return (
+        load_fashion_mnist(data_dir=data_dir),
+        False,
+        "Fashion-MNIST (real 28x28 images, 60,000 train / 10,000 test)",
+    )
+
+
+LOADERS: dict[str, Callable[[int, Path | None], tuple[Split, bool, str]]] = {
+    "digits": _digits,
+    "dvs-digits": _dvs_digits,
+    "fashion-mnist": _fashion_mnist,
+}
+"""Dataset name -> loader of (split, time-major frames?, description)."""
+
+
+def load_dataset(
+    name: str,
+    *,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+) -> Dataset:
+    """Load a dataset by name (see ``LOADERS``), optionally a stratified subset."""
     if name not in LOADERS:
         raise ValueError(f"dataset must be one of {sorted(LOADERS)}, got {name!r}")
-    return LOADERS[name](seed)
+    split, time_major, description = LOADERS[name](seed, data_dir)
+    if train_limit is not None or test_limit is not None:
+        split = _subset(split, train_limit, test_limit, seed)
+        description += f" (stratified subset {len(split.y_train)}/{len(split.y_test)})"
+    return _make(name, split, time_major=time_major, description=description)
