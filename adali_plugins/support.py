@@ -37,7 +37,7 @@ def surrogate_window(
     x = torch.linspace(-span, span, points, dtype=torch.float64, requires_grad=True)
     with torch.enable_grad():
         surrogate(x).sum().backward()
-    grad = x.grad.detach().abs()
+    grad = torch.nan_to_num(x.grad.detach().abs(), nan=0.0, posinf=0.0)
     peak = float(grad.max())
     if peak == 0.0:
         return 0.0, 0.0

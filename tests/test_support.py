@@ -34,6 +34,15 @@ def test_spikingjelly_sigmoid_and_rect_windows():
         )
 
 
+def test_snntorch_sigmoid_overflow_far_from_threshold_is_ignored():
+    surrogate = pytest.importorskip("snntorch.surrogate")
+    s = (1 - math.sqrt(1 - 4 * 0.025)) / 2
+    expected = -math.log(s / (1 - s)) / 25.0
+    left, right = surrogate_window(surrogate.sigmoid(slope=25))
+    assert left == pytest.approx(expected, abs=STEP)
+    assert right == pytest.approx(expected, abs=STEP)
+
+
 def test_adali_window_is_exact():
     from adali_plugins.snntorch import adali
 

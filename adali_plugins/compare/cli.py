@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="e.g. AdaLi 'AdaLi:calibrate=both' atan; default: AdaLi, AdaLi "
         f"calibrated, and the built-ins {dict(BUILTINS)}",
     )
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--time-steps", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
