@@ -42,7 +42,15 @@ from torch import nn
 from .attach import SpikingLayer, _describe, spiking_layers
 from .schedule import AdaLiParams, window_at
 from .state import AdaLiState
-from .stats import HistogramSpec, LayerSummary, empty_state, summarize, synced, update
+from .stats import (
+    HistogramSpec,
+    LayerSummary,
+    empty_state,
+    summarize,
+    synced,
+    update,
+    update_grad,
+)
 from .support import surrogate_window
 
 logger = logging.getLogger(__name__)
@@ -59,6 +67,7 @@ class _LayerRecorder:
         spec: HistogramSpec,
         time_steps: int | None,
         reference: tuple[float, float] | None,
+        grad_norms: bool = False,
     ) -> None:
         self.path = layer.path
         self.neuron = layer.neuron
@@ -72,6 +81,7 @@ class _LayerRecorder:
         )
         self.calls = 0
         self.warned_nonfinite = False
+        self.grad_norms = grad_norms
 
     def surrogate(self) -> Any:
         inner = self.neuron.__dict__.get(self.attr)
@@ -99,6 +109,12 @@ class _LayerRecorder:
         step = self.calls % self.time_steps if self.time_steps else None
         update(self.state, x, left=left, right=right, spec=self.spec, step=step)
         self.calls += 1
+        if self.grad_norms and x.requires_grad:
+            x.register_hook(self.record_grad)
+
+    def record_grad(self, grad: torch.Tensor) -> None:
+        if self.state is not None:
+            update_grad(self.state, grad)
 
     def reset(self) -> None:
         self.state = None
@@ -194,6 +210,9 @@ class MembraneMonitor:
             defaults, to look before switching), or ``"own"`` for each
             surrogate's own window (where its derivative exceeds 10% of its
             peak, see ``support.surrogate_window``).
+        grad_norms: also record, per layer, the norm of the gradient leaving the
+            spike function (dL/dx, one norm per backward call): mean and max in
+            the summary, to see explosion or vanishing before it ruins a run.
 
     Raises:
         RuntimeError: a layer is already watched by another active monitor.
@@ -209,6 +228,7 @@ class MembraneMonitor:
         hist_range: tuple[float, float] = (-4.0, 4.0),
         bins: int = 200,
         reference: AdaLiParams | str | None = None,
+        grad_norms: bool = False,
     ) -> None:
         if time_steps is not None and (
             not isinstance(time_steps, int) or time_steps < 1
@@ -219,6 +239,7 @@ class MembraneMonitor:
         self.model = model
         self.spec = HistogramSpec(float(hist_range[0]), float(hist_range[1]), int(bins))
         self.time_steps = time_steps
+        self.grad_norms = grad_norms
         if reference == "own":
             self.reference: tuple[float, float] | None = None
         else:
@@ -279,7 +300,9 @@ class MembraneMonitor:
         for layer in self._layers:
             rec = self._recorders.get(layer.path)
             if rec is None:
-                rec = _LayerRecorder(layer, self.spec, self.time_steps, self.reference)
+                rec = _LayerRecorder(
+                    layer, self.spec, self.time_steps, self.reference, self.grad_norms
+                )
                 self._recorders[layer.path] = rec
             self._install(layer, rec)
 

@@ -163,7 +163,9 @@ class AdaLiParams:
 
     ``alpha`` / ``beta`` are the gradient mass below / at-or-above threshold
     (not snnTorch's membrane decay ``beta``); ``left`` / ``right`` the initial
-    half-widths L0 / R0 of the window; ``p`` the final width ratio.
+    half-widths L0 / R0 of the window; ``p`` the final width ratio;
+    ``max_height`` an optional cap on both heights (with ``keep="area"`` they grow
+    by 1/f as the window narrows, 5x by the last epoch with the defaults).
     Defaults come from a public third-party re-implementation, not the paper.
     """
 
@@ -174,6 +176,7 @@ class AdaLiParams:
     p: float = 0.2
     schedule: Schedule = "linear"
     keep: KeepMode = "area"
+    max_height: float | None = None
 
     def __post_init__(self) -> None:
         alpha = check_mass("alpha", self.alpha)
@@ -190,6 +193,9 @@ class AdaLiParams:
         object.__setattr__(self, "p", check_p(self.p))
         object.__setattr__(self, "schedule", check_schedule(self.schedule))
         object.__setattr__(self, "keep", check_keep(self.keep))
+        if self.max_height is not None:
+            cap = check_positive("max_height", self.max_height)
+            object.__setattr__(self, "max_height", cap)
 
     def with_changes(self, **changes: object) -> AdaLiParams:
         """A validated copy with some fields replaced."""
@@ -227,11 +233,14 @@ def window_at(
     p: float,
     schedule: Schedule,
     keep: KeepMode,
+    max_height: float | None = None,
 ) -> Window:
-    """The window and heights at progress ``q`` (SPEC §1)."""
+    """The window and heights at progress ``q`` (SPEC §1), heights capped."""
     f = width_factor(q, p, schedule)
     if keep == "area":
         lo, hi = alpha / (left * f), beta / (right * f)
     else:
         lo, hi = alpha / left, beta / right
+    if max_height is not None:
+        lo, hi = min(lo, max_height), min(hi, max_height)
     return Window(left=left * f, right=right * f, h_lo=lo, h_hi=hi)

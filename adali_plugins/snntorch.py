@@ -60,6 +60,7 @@ def adali(
     p: float = 0.2,
     schedule: Schedule = "linear",
     keep: KeepMode = "area",
+    max_height: float | None = None,
 ) -> AdaLi:
     """AdaLi surrogate for snnTorch, like ``snntorch.surrogate.atan()``.
 
@@ -71,6 +72,7 @@ def adali(
         p: final width ratio f(1) in (0, 1].
         schedule: ``"linear"``, ``"cosine"``, ``"exp"``, ``"step"`` or ``q -> f``.
         keep: ``"area"`` (heights grow as the window narrows) or ``"height"``.
+        max_height: optional cap (> 0) on both heights, against explosion.
 
     Raises:
         ValueError: a value is out of range; the message names it.
@@ -83,6 +85,7 @@ def adali(
         p=p,
         schedule=schedule,
         keep=keep,
+        max_height=max_height,
     )
     return AdaLi(params)
 

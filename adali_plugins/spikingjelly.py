@@ -50,6 +50,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         p: final width ratio f(1) in (0, 1].
         schedule: ``"linear"``, ``"cosine"``, ``"exp"``, ``"step"`` or ``q -> f``.
         keep: ``"area"`` (heights grow as the window narrows) or ``"height"``.
+        max_height: optional cap (> 0) on both heights, against explosion.
         spiking: spikes with the AdaLi gradient (True) or the primitive (False).
 
     Raises:
@@ -66,6 +67,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         p: float = 0.2,
         schedule: Schedule = "linear",
         keep: KeepMode = "area",
+        max_height: float | None = None,
         spiking: bool = True,
     ) -> None:
         params = AdaLiParams(
@@ -76,6 +78,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
             p=p,
             schedule=schedule,
             keep=keep,
+            max_height=max_height,
         )
         if LEGACY:
             SurrogateFunctionBase.__init__(self, None, spiking)
@@ -96,6 +99,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
             p=p.p,
             schedule=p.schedule,
             keep=p.keep,
+            max_height=p.max_height,
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ so the forward pass never reads a Python float from the device.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import torch
@@ -27,10 +28,18 @@ from .schedule import (
 
 logger = logging.getLogger(__name__)
 
-HYPERPARAMETERS = ("alpha", "beta", "left", "right", "p")
-"""Float hyperparameters kept as buffers, in the order of ``AdaLiParams``."""
+HYPERPARAMETERS = ("alpha", "beta", "left", "right", "p", "max_height")
+"""Float hyperparameters kept as buffers (``max_height`` None is stored as inf)."""
 
 _FLOAT_BUFFERS = (*HYPERPARAMETERS, "progress")
+
+
+def _stored(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def _loaded(value: float) -> float | None:
+    return None if value == math.inf else value
 
 
 class AdaLiState:
@@ -46,7 +55,7 @@ class AdaLiState:
     def _init_adali(self, params: AdaLiParams) -> None:
         module: nn.Module = self  # type: ignore[assignment]
         for name in _FLOAT_BUFFERS:
-            value = 0.0 if name == "progress" else getattr(params, name)
+            value = 0.0 if name == "progress" else _stored(getattr(params, name))
             module.register_buffer(name, torch.tensor(value, dtype=torch.float64))
         module.register_buffer(
             "window", torch.zeros(4, dtype=torch.float64), persistent=False
@@ -58,7 +67,7 @@ class AdaLiState:
     @property
     def params(self) -> AdaLiParams:
         """The current hyperparameters as a validated, immutable record."""
-        values = {n: float(getattr(self, n)) for n in HYPERPARAMETERS}
+        values = {n: _loaded(float(getattr(self, n))) for n in HYPERPARAMETERS}
         return AdaLiParams(**values, schedule=self._schedule, keep=self._keep)  # type: ignore[arg-type]
 
     @property
@@ -83,6 +92,7 @@ class AdaLiState:
             p=p.p,
             schedule=p.schedule,
             keep=p.keep,
+            max_height=p.max_height,
         )
 
     def _refresh(self) -> None:
@@ -104,7 +114,7 @@ class AdaLiState:
         """Change hyperparameters (validated first; nothing changes on error)."""
         new = self.params.with_changes(**changes)
         for name in HYPERPARAMETERS:
-            getattr(self, name).fill_(getattr(new, name))
+            getattr(self, name).fill_(_stored(getattr(new, name)))
         self._schedule = new.schedule
         self._keep = new.keep
         self._refresh()
@@ -130,7 +140,7 @@ class AdaLiState:
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
         incoming = {
-            n: float(state_dict[prefix + n])
+            n: _loaded(float(state_dict[prefix + n]))
             for n in HYPERPARAMETERS
             if prefix + n in state_dict
         }
@@ -154,9 +164,10 @@ class AdaLiState:
         w = self.current_window()
         p = self.params
         sched = p.schedule if isinstance(p.schedule, str) else "callable"
+        cap = f"max_height={p.max_height:g}, " if p.max_height is not None else ""
         return (
             f"alpha={p.alpha:g}, beta={p.beta:g}, left={p.left:g}, right={p.right:g}, "
-            f"p={p.p:g}, schedule={sched}, keep={p.keep}, "
+            f"p={p.p:g}, schedule={sched}, keep={p.keep}, {cap}"
             f"progress={float(self.progress):g}, "  # type: ignore[attr-defined]
             f"window=[-{w.left:.4g}, {w.right:.4g}], "
             f"heights=({w.h_lo:.4g}, {w.h_hi:.4g})"

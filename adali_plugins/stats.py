@@ -33,6 +33,10 @@ REDUCTIONS: dict[str, str] = {
     "step_count": "sum",
     "step_sum": "sum",
     "step_window": "sum",
+    "grad_calls": "sum",
+    "grad_norm_sum": "sum",
+    "grad_norm_max": "max",
+    "grad_nonfinite": "sum",
 }
 """How each field merges across batches and ranks."""
 
@@ -103,6 +107,10 @@ def empty_state(
         "posinf": zeros(),
         "neginf": zeros(),
         "window": zeros(len(WINDOW_PARTS)),
+        "grad_calls": zeros(),
+        "grad_norm_sum": zeros(dtype=torch.float64),
+        "grad_norm_max": zeros(dtype=torch.float64),
+        "grad_nonfinite": zeros(),
     }
     if time_steps is not None:
         state["step_count"] = zeros(time_steps)
@@ -159,6 +167,17 @@ def update(
         state["step_count"][step] += count
         state["step_sum"][step] += total
         state["step_window"][step] += parts
+
+
+def update_grad(state: dict[str, torch.Tensor], grad: torch.Tensor) -> None:
+    """Add one backward call's gradient at the spike function (dL/dx) to ``state``."""
+    g = grad.detach()
+    finite = torch.isfinite(g)
+    norm = torch.where(finite, g, 0).to(torch.float64).norm()
+    state["grad_calls"] += 1
+    state["grad_norm_sum"] += norm
+    state["grad_norm_max"] = torch.maximum(state["grad_norm_max"], norm)
+    state["grad_nonfinite"] += (~finite).sum()
 
 
 def merged(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -291,6 +310,8 @@ class LayerSummary:
     share: dict[str, float]
     window_left: float
     window_right: float
+    grad_norm_mean: float | None = None
+    grad_norm_max: float | None = None
     step_count: list[int] | None = None
     step_mean: list[float] | None = None
     step_in_window: list[float] | None = None
@@ -319,6 +340,9 @@ class LayerSummary:
             "window_left": self.window_left,
             "window_right": self.window_right,
         }
+        if self.grad_norm_mean is not None:
+            row["grad_norm_mean"] = self.grad_norm_mean
+            row["grad_norm_max"] = self.grad_norm_max
         if self.step_count is not None:
             row["step_count"] = self.step_count
             row["step_mean"] = self.step_mean
@@ -357,7 +381,10 @@ def summarize(
                 / s["step_window"].sum(1).clamp(min=1)
             ).tolist(),
         )
+    calls = int(s["grad_calls"])
     return LayerSummary(
+        grad_norm_mean=float(s["grad_norm_sum"]) / calls if calls else None,
+        grad_norm_max=float(s["grad_norm_max"]) if calls else None,
         layer=layer,
         neuron=neuron,
         surrogate=surrogate,

@@ -227,3 +227,31 @@ def test_errors():
         MembraneMonitor(sj_net("m"), layers=["0"])
     with pytest.raises(ValueError, match="time_steps"):
         MembraneMonitor(sj_net("m"), time_steps=0)
+
+
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_gradient_norms_at_the_spike_function(host):
+    torch.manual_seed(0)
+    net = snn_net(init_hidden=False) if host == "snntorch" else sj_net("s")
+    ap.attach(net, max_height=None)
+    x = (torch.randn(1, B, 7) * 2).requires_grad_()
+    with MembraneMonitor(net, grad_norms=True) as mon:
+        if host == "snntorch":
+            utils.reset(net)
+            h = net[0](x[0])
+            spk, _ = net[1](h)
+        else:
+            functional.reset_net(net)
+            h = net[0](x[0])
+            spk = net[1](h)
+        upstream = torch.randn_like(spk)
+        spk.backward(upstream)
+    row = mon.summary()["1"]
+    surrogate = mon.surrogate_of("1")
+    xs = (h if host == "snntorch" else h / 2.0).detach() - 1.0
+    left, right, lo, hi = surrogate.window.float().tolist()
+    g = torch.where(xs < 0, (xs >= -left).float() * lo, (xs <= right).float() * hi)
+    expected = (upstream * g).norm().item()
+    assert row.grad_norm_mean == pytest.approx(expected, rel=1e-5)
+    assert row.grad_norm_max == pytest.approx(expected, rel=1e-5)
+    assert mon.summary()["3"].grad_norm_mean is None

@@ -132,3 +132,17 @@ def _defaults():
         "schedule": p.schedule,
         "keep": p.keep,
     }
+
+
+def test_max_height_caps_both_heights():
+    w = window_at(1.0, **_defaults(), max_height=2.0)
+    assert (w.h_lo, w.h_hi) == (2.0, pytest.approx(5 / 3))
+    assert (w.left, w.right) == pytest.approx((0.1, 0.3))
+
+
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.0, math.inf, math.nan], ids=["zero", "neg", "inf", "nan"]
+)
+def test_invalid_max_height(bad):
+    with pytest.raises(ValueError, match="max_height"):
+        AdaLiParams(max_height=bad)

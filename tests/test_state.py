@@ -134,3 +134,18 @@ def test_loading_invalid_values_is_refused():
     with pytest.raises(ValueError, match="p"):
         net.load_state_dict(state)
     assert float(net[1].spike_grad.p) == 0.2
+
+
+def test_max_height_travels_and_caps_the_window():
+    from adali_plugins.snntorch import adali
+
+    g = adali(max_height=2.5)
+    g.set_epoch(4, 5)
+    assert g.current_window().h_lo == 2.5
+    back = copy.deepcopy(g)
+    assert back.params.max_height == 2.5
+    plain = adali()
+    plain.load_state_dict(g.state_dict())
+    assert plain.params.max_height == 2.5 and float(plain.window[2]) == 2.5
+    assert adali().params.max_height is None
+    assert "max_height=2.5" in repr(g)

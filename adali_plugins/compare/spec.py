@@ -18,7 +18,16 @@ BUILTINS: dict[str, tuple[str, ...]] = {
 }
 """The host built-ins compared by default (SpikingJelly's ``Rect`` is rectangular)."""
 
-ADALI_OPTIONS = {"alpha", "beta", "left", "right", "p", "schedule", "keep"}
+ADALI_OPTIONS = {
+    "alpha",
+    "beta",
+    "left",
+    "right",
+    "p",
+    "schedule",
+    "keep",
+    "max_height",
+}
 HARNESS_OPTIONS = {"calibrate", "coverage"}
 
 
