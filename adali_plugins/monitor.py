@@ -350,6 +350,44 @@ class MembraneMonitor:
         for rec in self._recorders.values():
             rec.reset()
 
+    def state_dict(self) -> dict[str, Any]:
+        """Local statistics of every layer, to checkpoint a calibration midway."""
+        return {
+            "spec": (self.spec.lo, self.spec.hi, self.spec.bins),
+            "time_steps": self.time_steps,
+            "layers": {
+                path: {
+                    "calls": rec.calls,
+                    "state": None
+                    if rec.state is None
+                    else {k: v.clone() for k, v in rec.state.items()},
+                }
+                for path, rec in self._recorders.items()
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()`` (same layers, histogram and time steps)."""
+        spec = (self.spec.lo, self.spec.hi, self.spec.bins)
+        if tuple(state["spec"]) != spec or state["time_steps"] != self.time_steps:
+            raise ValueError(
+                f"monitor state has histogram {tuple(state['spec'])} and time_steps "
+                f"{state['time_steps']}, this monitor {spec} and {self.time_steps}"
+            )
+        unknown = sorted(set(state["layers"]) - set(self._recorders))
+        if unknown:
+            raise ValueError(
+                f"monitor state has layers {unknown} this monitor does not watch"
+            )
+        for path, saved in state["layers"].items():
+            rec = self._recorders[path]
+            rec.calls = saved["calls"]
+            rec.state = (
+                None
+                if saved["state"] is None
+                else {k: v.clone() for k, v in saved["state"].items()}
+            )
+
     def state(self, layer: str, *, sync: bool = True) -> dict[str, torch.Tensor]:
         """The raw statistics of one layer (all-reduced over ranks when ``sync``)."""
         rec = self._recorder(layer)
