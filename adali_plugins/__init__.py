@@ -33,6 +33,13 @@ from .attach import (
 )
 from .calibrate import CalibrationError, CalibrationResult, calibrate
 from .callback import CalibrationCallback, calibrate_on
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from .hosts import MissingHostError, installed_hosts
 from .monitor import MembraneMonitor, MonitorSummary
 from .schedule import KEEP_MODES, SCHEDULES, AdaLiParams, Window
@@ -52,6 +59,7 @@ __all__ = [
     "CalibrationCallback",
     "CalibrationError",
     "CalibrationResult",
+    "CheckpointError",
     "MembraneMonitor",
     "MissingHostError",
     "MonitorSummary",
@@ -63,7 +71,11 @@ __all__ = [
     "calibrate",
     "calibrate_on",
     "installed_hosts",
+    "load_checkpoint",
+    "restore_training_state",
+    "save_checkpoint",
     "set_epoch",
     "set_progress",
     "spiking_layers",
+    "training_state",
 ]

@@ -59,3 +59,9 @@ def test_two_ranks_agree_and_match_single_process(tmp_path):
     for layer, got in single["calibrated"].items():
         for key in ("alpha", "beta", "left", "right"):
             assert got[key] == pytest.approx(rank0["calibrated"][layer][key], rel=1e-9)
+
+
+def test_two_rank_training_is_bit_identical_across_runs(tmp_path):
+    first = _launch(2, tmp_path, "one")
+    second = _launch(2, tmp_path, "two")
+    assert first == second
