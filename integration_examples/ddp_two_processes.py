@@ -64,6 +64,8 @@ def worker(rank: int, world: int, rendezvous: str, epochs: int) -> None:
             acc = acc.float().mean()
         if rank == 0:
             print(f"epoch {epoch}: test accuracy {acc:.3f}")
+    del model
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -11,6 +11,7 @@ same on the union of the shards.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -104,10 +105,15 @@ def main() -> None:
                     | {"layer": p.removeprefix("module.")}
                     for p, r in results.items()
                 },
-                "weights_sum": float(sum(p.double().sum() for p in net.parameters())),
+                "weights_sum": float(
+                    sum(p.detach().double().sum() for p in net.parameters())
+                ),
             },
             fh,
         )
+    del model, mon
+    gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 
 
