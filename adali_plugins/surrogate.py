@@ -54,11 +54,34 @@ def adali_primitive(
     )
 
 
+def region_code(x: torch.Tensor, left: Scalar, right: Scalar) -> torch.Tensor:
+    """Where each element sits, as uint8: 0 below the window (or NaN), 1 in
+    ``[-left, 0)``, 2 in ``[0, right]``, 3 above the window.
+
+    One byte per element is all the backward pass needs: the derivative is the
+    table ``[0, h_lo, h_hi, 0]`` looked up at the code.
+    """
+    code = (x >= -left).view(torch.uint8)
+    code += (x >= 0).view(torch.uint8)
+    code += (x > right).view(torch.uint8)
+    return code
+
+
+def grad_from_code(
+    grad_output: torch.Tensor, code: torch.Tensor, window: torch.Tensor
+) -> torch.Tensor:
+    """``grad_output * g(x)`` from the region code and ``[left, right, h_lo, h_hi]``."""
+    table = torch.nn.functional.pad(window[2:4], (1, 1)).to(grad_output.dtype)
+    factor = torch.index_select(table, 0, code.reshape(-1).to(torch.int32))
+    return factor.view(code.shape).mul_(grad_output)
+
+
 class AdaLiSpike(torch.autograd.Function):
-    """Heaviside forward, AdaLi backward.
+    """Heaviside forward, AdaLi backward, keeping 1 byte per element for backward.
 
     ``window`` is a 1-D tensor ``[left, right, h_lo, h_hi]`` (kept by the
-    surrogate module as a buffer so no host sync happens per call).
+    surrogate module as a buffer so no host sync happens per call). The saved
+    state is the uint8 :func:`region_code` of ``x``, not ``x`` itself.
     """
 
     @staticmethod
@@ -69,15 +92,15 @@ class AdaLiSpike(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
         x, window, _ = inputs
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(x, window)
+            bounds = window[:2].to(x.dtype)
+            ctx.save_for_backward(region_code(x, bounds[0], bounds[1]), window)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        x, window = ctx.saved_tensors
-        left, right, h_lo, h_hi = window.to(x.dtype).unbind()
-        return grad_output * adali_grad(x, left, right, h_lo, h_hi), None, None
+        code, window = ctx.saved_tensors
+        return grad_from_code(grad_output, code, window), None, None
 
 
 def adali_spike(

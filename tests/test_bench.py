@@ -22,7 +22,7 @@ def test_surrogate_rows_for_every_installed_candidate():
         ]
         assert min(ratios) == pytest.approx(1.0)
     adali = [r for r in rows if r.name == "AdaLi"]
-    assert all(r.saved_bytes_per_elem == pytest.approx(4.0, abs=0.01) for r in adali)
+    assert all(r.saved_bytes_per_elem == pytest.approx(1.0, abs=0.01) for r in adali)
 
 
 def test_saved_bytes_counts_what_autograd_keeps():
