@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from . import kernels
 from .hosts import is_installed
 
 Surrogate = Callable[[torch.Tensor], torch.Tensor]
@@ -49,6 +50,7 @@ def candidates() -> dict[str, dict[str, Surrogate]]:
 
         out["snntorch"] = {
             "AdaLi": adali(),
+            "AdaLi-compiled": adali(),
             "atan": s.atan(),
             "fast_sigmoid": s.fast_sigmoid(),
             "sigmoid": s.sigmoid(),
@@ -60,7 +62,7 @@ def candidates() -> dict[str, dict[str, Surrogate]]:
 
         from .spikingjelly import AdaLi
 
-        jelly = {"AdaLi": AdaLi()}
+        jelly = {"AdaLi": AdaLi(), "AdaLi-compiled": AdaLi()}
         for name in ("ATan", "Sigmoid", "PiecewiseQuadratic", "Erf", "Rect"):
             if hasattr(s, name):
                 jelly[name] = getattr(s, name)()
@@ -122,14 +124,17 @@ def bench_surrogates(
                 for name, fn in fns.items():
                     if isinstance(fn, torch.nn.Module):
                         fn.to(device)
+                    with kernels.compiled(name.endswith("compiled")):
+                        ms = time_fwd_bwd(fn, x, repeats=repeats)
+                        saved = saved_bytes_per_element(fn, x)
                     rows.append(
                         SurrogateResult(
                             host=host,
                             name=name,
                             numel=numel,
                             dtype=str(dtype).replace("torch.", ""),
-                            median_ms=time_fwd_bwd(fn, x, repeats=repeats),
-                            saved_bytes_per_elem=saved_bytes_per_element(fn, x),
+                            median_ms=ms,
+                            saved_bytes_per_elem=saved,
                         )
                     )
                 fastest = min(
@@ -172,12 +177,22 @@ def _step_candidates(host: str) -> dict[str, Callable[[], object]]:
 
         from .snntorch import adali
 
-        return {"atan": s.atan, "fast_sigmoid": s.fast_sigmoid, "AdaLi": adali}
+        return {
+            "atan": s.atan,
+            "fast_sigmoid": s.fast_sigmoid,
+            "AdaLi": adali,
+            "AdaLi-compiled": adali,
+        }
     from spikingjelly.activation_based import surrogate as s
 
     from .spikingjelly import AdaLi
 
-    return {"Sigmoid": s.Sigmoid, "ATan": s.ATan, "AdaLi": AdaLi}
+    return {
+        "Sigmoid": s.Sigmoid,
+        "ATan": s.ATan,
+        "AdaLi": AdaLi,
+        "AdaLi-compiled": AdaLi,
+    }
 
 
 def time_training_step(
@@ -246,7 +261,8 @@ def bench_training_steps(
                 torch.manual_seed(0)
                 model = conv_net(host, factory, size=size).to(device)
                 mon = MembraneMonitor(model) if watched else None
-                ms, saved = time_training_step(model, x, y, repeats=repeats)
+                with kernels.compiled(name.endswith("compiled")):
+                    ms, saved = time_training_step(model, x, y, repeats=repeats)
                 if mon is not None:
                     mon.remove()
                 rows.append(

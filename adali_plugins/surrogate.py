@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from . import kernels
+
 Scalar = float | torch.Tensor
 
 
@@ -80,31 +82,53 @@ class AdaLiSpike(torch.autograd.Function):
     """Heaviside forward, AdaLi backward, keeping 1 byte per element for backward.
 
     ``window`` is a 1-D tensor ``[left, right, h_lo, h_hi]`` (kept by the
-    surrogate module as a buffer so no host sync happens per call). The saved
-    state is the uint8 :func:`region_code` of ``x``, not ``x`` itself.
+    surrogate module as a buffer so no host sync happens per call). Forward
+    returns the spikes and the uint8 :func:`region_code` of ``x``; only the code
+    is saved, not ``x`` itself.
     """
 
     @staticmethod
-    def forward(x: torch.Tensor, window: torch.Tensor, inclusive: bool) -> torch.Tensor:
-        return heaviside(x, inclusive=inclusive)
+    def forward(
+        x: torch.Tensor, window: torch.Tensor, inclusive: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        bounds = window[:2].to(x.dtype)
+        fused = kernels.spike_and_code(x, bounds[0], bounds[1], inclusive=inclusive)
+        if fused is not None:
+            return fused
+        code = region_code(x, bounds[0], bounds[1])
+        spike = (code >= 2).to(x.dtype) if inclusive else heaviside(x, inclusive=False)
+        return spike, code
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        x, window, _ = inputs
-        if ctx.needs_input_grad[0]:
-            bounds = window[:2].to(x.dtype)
-            ctx.save_for_backward(region_code(x, bounds[0], bounds[1]), window)
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        _, window, _ = inputs
+        _, code = output
+        ctx.mark_non_differentiable(code)
+        ctx.save_for_backward(code, window)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, None, None]:
+    def backward(
+        ctx: Any, grad_output: torch.Tensor, _grad_code: Any
+    ) -> tuple[Any, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
         code, window = ctx.saved_tensors
-        return grad_from_code(grad_output, code, window), None, None
+        heights = window[2:4].to(grad_output.dtype)
+        fused = kernels.grad_from_code(grad_output, code, heights[0], heights[1])
+        if fused is None:
+            fused = grad_from_code(grad_output, code, window)
+        return fused, None, None
 
 
 def adali_spike(
     x: torch.Tensor, window: torch.Tensor, *, inclusive: bool
 ) -> torch.Tensor:
-    """Apply :class:`AdaLiSpike`; ``window`` is ``[left, right, h_lo, h_hi]``."""
-    return AdaLiSpike.apply(x, window, inclusive)
+    """Spikes with the AdaLi gradient; ``window`` is ``[left, right, h_lo, h_hi]``.
+
+    Without autograd (``no_grad``, or ``x`` needing no gradient) this is the
+    plain Heaviside and no code is computed.
+    """
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return heaviside(x, inclusive=inclusive)
+    spike, _ = AdaLiSpike.apply(x, window, inclusive)
+    return spike

@@ -1,0 +1,104 @@
+"""How the AdaLi surrogate runs: eager torch ops (default) or compiled kernels.
+
+The eager path needs nothing beyond torch. ``use_compiled(True)`` (or the
+environment variable ``ADALI_PLUGINS_COMPILED=1``) switches the surrogate to two
+kernels built by ``torch.compile`` (inductor): one pass computing spikes and the
+1-byte region code together, one pass turning the code into the gradient. The
+window enters as 0-dim tensors, so a moving window never recompiles. On the CPU
+inductor needs a working C++ compiler at run time; if compiling fails the
+surrogate logs a warning and stays eager.
+
+Both paths compute exactly the same numbers (tested element for element): the
+compiled kernels restate ``surrogate.region_code`` with int32 intermediates,
+which inductor vectorises well, where bool/uint8 masks are slow on some CPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+_state: dict[str, Any] = {
+    "enabled": os.environ.get("ADALI_PLUGINS_COMPILED", "0") == "1",
+    "fns": None,
+    "failed": False,
+}
+
+
+def use_compiled(enabled: bool = True) -> None:
+    """Route AdaLi through compiled kernels (True) or eager torch ops (False)."""
+    _state["enabled"] = bool(enabled)
+
+
+@contextmanager
+def compiled(enabled: bool = True) -> Iterator[None]:
+    """Temporarily route AdaLi through compiled kernels (or not)."""
+    before = _state["enabled"]
+    _state["enabled"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _state["enabled"] = before
+
+
+def compiled_enabled() -> bool:
+    """Whether compiled kernels are requested and have not failed to build."""
+    return bool(_state["enabled"]) and not _state["failed"]
+
+
+def _spike_and_code(
+    x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, inclusive: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    i32 = torch.int32
+    ge0 = (x >= 0).to(i32)
+    code = ((x >= -left).to(i32) + ge0 + (x > right).to(i32)).to(torch.uint8)
+    spike = ge0.to(x.dtype) if inclusive else (x > 0).to(x.dtype)
+    return spike, code
+
+
+def _grad(
+    grad: torch.Tensor, code: torch.Tensor, h_lo: torch.Tensor, h_hi: torch.Tensor
+) -> torch.Tensor:
+    c = code.to(torch.int32)
+    zero = torch.zeros_like(h_lo)
+    factor = torch.where(c == 1, h_lo, torch.where(c == 2, h_hi, zero))
+    return grad * factor.to(grad.dtype)
+
+
+def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    if _state["fns"] is None and not _state["failed"]:
+        try:
+            fwd = torch.compile(_spike_and_code, dynamic=True, fullgraph=True)
+            bwd = torch.compile(_grad, dynamic=True, fullgraph=True)
+            probe = torch.linspace(-2, 2, 64)
+            one = torch.tensor(1.0)
+            _, code = fwd(probe, one, one, True)
+            bwd(probe, code, one, one)
+            _state["fns"] = (fwd, bwd)
+        except Exception as err:
+            _state["failed"] = True
+            logger.warning("compiled AdaLi kernels unavailable, staying eager: %s", err)
+    return _state["fns"]
+
+
+def spike_and_code(
+    x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, *, inclusive: bool
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Compiled spikes and region code, or None when compiled kernels are off."""
+    fns = _compiled() if compiled_enabled() else None
+    return None if fns is None else fns[0](x, left, right, inclusive)
+
+
+def grad_from_code(
+    grad: torch.Tensor, code: torch.Tensor, h_lo: torch.Tensor, h_hi: torch.Tensor
+) -> torch.Tensor | None:
+    """Compiled ``grad * g(x)`` from the code, or None when compiled kernels are off."""
+    fns = _compiled() if compiled_enabled() else None
+    return None if fns is None else fns[1](grad, code, h_lo, h_hi)

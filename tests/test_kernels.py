@@ -1,0 +1,61 @@
+"""kernels.py: compiled kernels give exactly the eager numbers and never recompile."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch._dynamo as dynamo
+
+from adali_plugins import kernels
+from adali_plugins.surrogate import adali_spike
+
+
+def _window(left=0.6, right=1.2, lo=0.9, hi=0.4):
+    return torch.tensor([left, right, lo, hi], dtype=torch.float64)
+
+
+def _inputs(dtype):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5000, generator=gen) * 2
+    x[:6] = torch.tensor([math.nan, math.inf, -math.inf, 0.0, -0.6, 1.2])
+    return x.to(dtype)
+
+
+def _run(x, window, inclusive):
+    x = x.clone().requires_grad_()
+    up = torch.linspace(0.5, 1.5, x.numel()).to(x.dtype)
+    out = adali_spike(x, window, inclusive=inclusive)
+    out.backward(up)
+    return out, x.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("inclusive", [True, False], ids=["ge", "gt"])
+def test_compiled_equals_eager_exactly(dtype, inclusive):
+    x, window = _inputs(dtype), _window()
+    eager = _run(x, window, inclusive)
+    with kernels.compiled(True):
+        assert kernels.compiled_enabled()
+        fused = _run(x, window, inclusive)
+    assert torch.equal(fused[0], eager[0])
+    assert torch.equal(fused[1], eager[1])
+
+
+def test_moving_window_does_not_recompile():
+    dynamo.utils.counters.clear()
+    x = _inputs(torch.float32)
+    with kernels.compiled(True):
+        for left in (0.5, 0.3, 0.1):
+            _run(x, _window(left=left, right=3 * left), True)
+        _run(x[:1234], _window(), True)
+    frames = dynamo.utils.counters["stats"]["unique_graphs"]
+    assert frames <= 2, frames
+
+
+def test_switch_is_scoped():
+    kernels.use_compiled(False)
+    with kernels.compiled(True):
+        assert kernels.compiled_enabled()
+    assert not kernels.compiled_enabled()
