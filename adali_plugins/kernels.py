@@ -72,28 +72,56 @@ def _grad(
     return grad * factor.to(grad.dtype)
 
 
-def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+def _compiled() -> dict[str, Callable[..., Any]] | None:
     if _state["fns"] is None and not _state["failed"]:
         try:
-            fwd = torch.compile(_spike_and_code, dynamic=True, fullgraph=True)
-            bwd = torch.compile(_grad, dynamic=True, fullgraph=True)
+            fns = {
+                name: torch.compile(fn, dynamic=True, fullgraph=True)
+                for name, fn in (
+                    ("ge", _spike_and_code_ge),
+                    ("gt", _spike_and_code_gt),
+                    ("grad", _grad),
+                )
+            }
             probe = torch.linspace(-2, 2, 64)
             one = torch.tensor(1.0)
-            _, code = fwd(probe, one, one, True)
-            bwd(probe, code, one, one)
-            _state["fns"] = (fwd, bwd)
+            _, code = fns["ge"](probe, one, one)
+            fns["grad"](probe, code, one, one)
+            _state["fns"] = fns
         except Exception as err:
-            _state["failed"] = True
-            logger.warning("compiled AdaLi kernels unavailable, staying eager: %s", err)
+            _fail(err)
     return _state["fns"]
+
+
+def _fail(err: Exception) -> None:
+    _state["failed"] = True
+    logger.warning("compiled AdaLi kernels unavailable, staying eager: %s", err)
+
+
+def _spike_and_code_ge(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> Any:
+    return _spike_and_code(x, left, right, True)
+
+
+def _spike_and_code_gt(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> Any:
+    return _spike_and_code(x, left, right, False)
 
 
 def spike_and_code(
     x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, *, inclusive: bool
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Compiled spikes and region code, or None when compiled kernels are off."""
+    """Compiled spikes and region code, or None when compiled kernels are off.
+
+    Inputs are flattened to 1-D so tensors of any rank share one compiled graph.
+    """
     fns = _compiled() if compiled_enabled() else None
-    return None if fns is None else fns[0](x, left, right, inclusive)
+    if fns is None:
+        return None
+    try:
+        spike, code = fns["ge" if inclusive else "gt"](x.reshape(-1), left, right)
+    except Exception as err:
+        _fail(err)
+        return None
+    return spike.view(x.shape), code.view(x.shape)
 
 
 def grad_from_code(
@@ -101,4 +129,11 @@ def grad_from_code(
 ) -> torch.Tensor | None:
     """Compiled ``grad * g(x)`` from the code, or None when compiled kernels are off."""
     fns = _compiled() if compiled_enabled() else None
-    return None if fns is None else fns[1](grad, code, h_lo, h_hi)
+    if fns is None:
+        return None
+    try:
+        out = fns["grad"](grad.reshape(-1), code.reshape(-1), h_lo, h_hi)
+    except Exception as err:
+        _fail(err)
+        return None
+    return out.view(code.shape)
