@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from .attach import SpikingLayer, _describe, spiking_layers
-from .schedule import AdaLiParams, window_at
+from .schedule import AdaLiParams
 from .state import AdaLiState
 from .stats import (
     HistogramSpec,
@@ -246,16 +246,7 @@ class MembraneMonitor:
             ref = reference if reference is not None else AdaLiParams()
             if not isinstance(ref, AdaLiParams):
                 raise ValueError(f"reference must be AdaLiParams or 'own', got {ref!r}")
-            w = window_at(
-                0.0,
-                alpha=ref.alpha,
-                beta=ref.beta,
-                left=ref.left,
-                right=ref.right,
-                p=ref.p,
-                schedule=ref.schedule,
-                keep=ref.keep,
-            )
+            w = ref.window(0.0)
             self.reference = (w.left, w.right)
         found = spiking_layers(model)
         if layers is not None:

@@ -197,6 +197,20 @@ class AdaLiParams:
             cap = check_positive("max_height", self.max_height)
             object.__setattr__(self, "max_height", cap)
 
+    def window(self, q: float) -> Window:
+        """The window and heights these parameters give at progress ``q``."""
+        return window_at(
+            q,
+            alpha=self.alpha,
+            beta=self.beta,
+            left=self.left,
+            right=self.right,
+            p=self.p,
+            schedule=self.schedule,
+            keep=self.keep,
+            max_height=self.max_height,
+        )
+
     def with_changes(self, **changes: object) -> AdaLiParams:
         """A validated copy with some fields replaced."""
         unknown = set(changes) - set(self.__dataclass_fields__)

@@ -23,7 +23,6 @@ from .schedule import (
     Window,
     check_progress,
     progress_from_epoch,
-    window_at,
 )
 
 logger = logging.getLogger(__name__)
@@ -82,18 +81,7 @@ class AdaLiState:
 
     def current_window(self) -> Window:
         """The window and heights at the current progress, as Python floats."""
-        p = self.params
-        return window_at(
-            float(self.progress),  # type: ignore[attr-defined]
-            alpha=p.alpha,
-            beta=p.beta,
-            left=p.left,
-            right=p.right,
-            p=p.p,
-            schedule=p.schedule,
-            keep=p.keep,
-            max_height=p.max_height,
-        )
+        return self.params.window(float(self.progress))  # type: ignore[attr-defined]
 
     def _refresh(self) -> None:
         w = self.current_window()

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adali_plugins.schedule import SCHEDULES, AdaLiParams, width_factor, window_at
+from adali_plugins.schedule import SCHEDULES, AdaLiParams, width_factor
 from adali_plugins.surrogate import adali_primitive, adali_spike
 
 SETTINGS = settings(
@@ -42,16 +42,7 @@ def params(draw):
 
 
 def _window(p: AdaLiParams, q: float) -> torch.Tensor:
-    w = window_at(
-        q,
-        alpha=p.alpha,
-        beta=p.beta,
-        left=p.left,
-        right=p.right,
-        p=p.p,
-        schedule=p.schedule,
-        keep=p.keep,
-    )
+    w = p.window(q)
     return torch.tensor([w.left, w.right, w.h_lo, w.h_hi], dtype=torch.float64)
 
 
