@@ -25,6 +25,11 @@ from . import kernels
 from .hosts import is_installed
 
 Surrogate = Callable[[torch.Tensor], torch.Tensor]
+DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,7 @@ class StepResult:
     size: int
     median_ms: float
     saved_bytes: int
+    peak_bytes: int | None = None
     ratio_to_default: float = float("nan")
 
 
@@ -202,8 +208,9 @@ def time_training_step(
     *,
     repeats: int,
     warmup: int = 2,
-) -> tuple[float, int]:
-    """Median ms of forward + backward + Adam step, and bytes saved for backward."""
+) -> tuple[float, int, int | None]:
+    """Median ms of forward + backward + Adam step, bytes saved for backward, and the
+    peak of allocated device memory during a step (CUDA only, else None)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     saved: dict[int, int] = {}
 
@@ -229,7 +236,10 @@ def time_training_step(
             torch.cuda.synchronize()
         if i >= warmup:
             times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), sum(saved.values())
+        if x.is_cuda and i == 0:
+            torch.cuda.reset_peak_memory_stats(x.device)
+    peak = torch.cuda.max_memory_allocated(x.device) if x.is_cuda else None
+    return statistics.median(times), sum(saved.values()), peak
 
 
 def bench_training_steps(
@@ -262,11 +272,13 @@ def bench_training_steps(
                 model = conv_net(host, factory, size=size).to(device)
                 mon = MembraneMonitor(model) if watched else None
                 with kernels.compiled(name.endswith("compiled")):
-                    ms, saved = time_training_step(model, x, y, repeats=repeats)
+                    ms, saved, peak = time_training_step(model, x, y, repeats=repeats)
                 if mon is not None:
                     mon.remove()
                 rows.append(
-                    StepResult(host, name, watched, time_steps, batch, size, ms, saved)
+                    StepResult(
+                        host, name, watched, time_steps, batch, size, ms, saved, peak
+                    )
                 )
         base = next(
             r.median_ms
@@ -334,6 +346,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--sizes", nargs="+", default=["64K", "2M", "16M"])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32"],
+        choices=sorted(DTYPES),
+        help="surrogate benchmark dtypes (bfloat16/float16 where the device has them)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads"
@@ -348,7 +367,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = bench_surrogates(
-        [parse_size(s) for s in args.sizes], repeats=args.repeats, device=args.device
+        [parse_size(s) for s in args.sizes],
+        dtypes=tuple(DTYPES[d] for d in args.dtypes),
+        repeats=args.repeats,
+        device=args.device,
     )
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, device {args.device}")
