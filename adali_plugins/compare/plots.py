@@ -19,7 +19,8 @@ def _by_surrogate(results: Results, host: str) -> dict[str, list[list[dict[str, 
     for (h, surrogate, _), records in sorted(results.items()):
         if h == host and records:
             out.setdefault(surrogate, []).append(records)
-    return out
+    ours_first = sorted(out, key=lambda s: (not s.startswith("AdaLi"), s))
+    return {s: out[s] for s in ours_first}
 
 
 def plot_accuracy(results: Results, path: Path) -> Path:
