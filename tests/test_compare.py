@@ -160,3 +160,34 @@ def test_surrogate_spec_parsing():
         "AdaLi",
         "AdaLi:calibrate=both",
     ]
+
+
+def test_console_script_exits_zero(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("adali-compare")
+    if not script.exists():
+        pytest.skip("package not installed with its console script (pip install -e .)")
+    run = subprocess.run(
+        [
+            str(script),
+            *TINY,
+            "--epochs",
+            "1",
+            "--host",
+            "snntorch",
+            "--surrogates",
+            "atan",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "final acc %" in run.stdout

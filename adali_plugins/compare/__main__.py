@@ -1,5 +1,5 @@
 """``python -m adali_plugins.compare``: same as the ``adali-compare`` command."""
 
-from .cli import main
+from .cli import entry_point
 
-main()
+entry_point()

@@ -201,3 +201,9 @@ class _Progress:
         self.done = len(records)
         last = records[-1] if records else None
         self._draw(f"acc {last['test_acc']:.3f}" if last else "", final=True)
+
+
+def entry_point() -> int:
+    """The ``adali-compare`` console script (exit status 0 on success)."""
+    main()
+    return 0
