@@ -50,7 +50,7 @@ def calibrate_on(
     """Watch ``num_batches`` batches, then calibrate; returns results and statistics."""
     if num_batches < 1:
         raise ValueError(f"num_batches must be >= 1, got {num_batches}")
-    kept = _snapshot_buffers(model)
+    kept = snapshot_buffers(model)
     try:
         with (
             torch.no_grad(),
@@ -63,12 +63,13 @@ def calibrate_on(
             if seen == 0:
                 raise ValueError("batches yielded nothing to calibrate on")
     finally:
-        _restore_buffers(model, kept)
+        restore_buffers(model, kept)
     results = calibrate(model, mon, mode=mode, coverage=coverage)
     return results, mon.summary()
 
 
-def _snapshot_buffers(model: nn.Module) -> list[tuple[nn.Module, str, torch.Tensor]]:
+def snapshot_buffers(model: nn.Module) -> list[tuple[nn.Module, str, torch.Tensor]]:
+    """Copies of every buffer outside AdaLi surrogates (batch-norm statistics...)."""
     kept = []
     for module in model.modules():
         if isinstance(module, AdaLiState):
@@ -79,9 +80,10 @@ def _snapshot_buffers(model: nn.Module) -> list[tuple[nn.Module, str, torch.Tens
     return kept
 
 
-def _restore_buffers(
+def restore_buffers(
     model: nn.Module, kept: list[tuple[nn.Module, str, torch.Tensor]]
 ) -> None:
+    """Put back what ``snapshot_buffers`` copied."""
     for module, name, value in kept:
         module._buffers[name] = value
 

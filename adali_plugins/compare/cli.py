@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--surrogates",
         nargs="+",
         default=None,
-        help="e.g. AdaLi 'AdaLi:calibrate=both' atan; default: AdaLi, AdaLi "
-        f"calibrated, and the built-ins {dict(BUILTINS)}",
+        help="e.g. AdaLi 'AdaLi:calibrate=both' atan ESG MPD; default: AdaLi, AdaLi "
+        f"calibrated, and the built-ins {dict(BUILTINS)}; ESG and MPD are our "
+        "re-implementations of adaptive baselines (IM-Loss / MPD-AGL style)",
     )
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument("--epochs", type=int, default=15)
@@ -123,7 +124,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else default_surrogates(host)
         )
         for spec in specs:
-            if not spec.is_adali and spec.name not in BUILTINS[host]:
+            if (
+                not (spec.is_adali or spec.is_baseline)
+                and spec.name not in BUILTINS[host]
+            ):
                 continue
             spec.factory(host)
             for seed in range(args.seeds):

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .baselines import BASELINES
+from .baselines import make as make_baseline
+
 BUILTINS: dict[str, tuple[str, ...]] = {
     "snntorch": (
         "atan",
@@ -55,6 +58,10 @@ class SurrogateSpec:
         return self.name == "AdaLi"
 
     @property
+    def is_baseline(self) -> bool:
+        return self.name in BASELINES
+
+    @property
     def calibration(self) -> str | None:
         return self.options.get("calibrate")
 
@@ -74,10 +81,12 @@ class SurrogateSpec:
             from ..spikingjelly import AdaLi
 
             return lambda: AdaLi(**params)
+        if self.name in BASELINES:
+            return make_baseline(self.name, host, **params)
         if self.name not in BUILTINS.get(host, ()):
             raise ValueError(
                 f"surrogate {self.name!r} is not compared on {host}; "
-                "choose AdaLi or one "
+                f"choose AdaLi, a baseline {sorted(BASELINES)} or one "
                 f"of {list(BUILTINS[host])}"
             )
         if host == "snntorch":

@@ -29,6 +29,7 @@ from ..models import conv_net
 from ..monitor import MembraneMonitor
 from ..scheduler import AdaLiScheduler
 from ..state import AdaLiState
+from . import baselines
 from .diagnostics import GradientHealth
 from .spec import SurrogateSpec, parse_surrogate
 
@@ -203,6 +204,16 @@ def run(
                 coverage=float(spec.options.get("coverage", 0.9)),
             )
             calibrated = {k: r.as_dict() for k, r in results.items()}
+        adapted = {}
+        if spec.is_baseline:
+            adapted = baselines.adapt(
+                model,
+                epoch=epoch,
+                total_epochs=cfg.epochs,
+                batches=_batches(cfg, data, epoch),
+                forward=_forward,
+                num_batches=cfg.calibration_batches,
+            )
         health.reset()
         total, seen = 0.0, 0
         began = time.perf_counter()
@@ -223,6 +234,7 @@ def run(
             **health.epoch_record(),
             **_probe(model, cfg, data),
             "calibrated": calibrated,
+            "adapted": adapted,
         }
         records.append(record)
         if scheduler is not None:
