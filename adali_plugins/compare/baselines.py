@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..callback import restore_buffers, snapshot_buffers
 from ..attach import spiking_layers
+from ..callback import restore_buffers, snapshot_buffers
 from ..monitor import MembraneMonitor
 
 
