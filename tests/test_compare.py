@@ -107,6 +107,7 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
         "table.txt",
         "accuracy.png",
         "gradients.png",
+        "window_share.png",
         "membrane_adali.png",
     ):
         assert (out / name).stat().st_size > 0, name

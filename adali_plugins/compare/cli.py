@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.no_plots:
         plots.plot_accuracy(results, out / "accuracy.png")
         plots.plot_gradients(results, out / "gradients.png")
+        plots.plot_window_share(results, out / "window_share.png")
         adali = next((s for (_, s, _) in results if s.startswith("AdaLi")), None)
         if adali is not None:
             plots.plot_membranes(

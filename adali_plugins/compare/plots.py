@@ -108,3 +108,38 @@ def plot_membranes(
         )
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_window_share(results: Results, path: Path) -> Path:
+    """Final-epoch share of potentials inside each surrogate's own window, per
+    layer (left) and per time step of the first spiking layer (right), per host.
+
+    Dead layers (share near 0) and saturated ones (share near 1 with no
+    selectivity) show up here before they show up in the accuracy.
+    """
+    hosts = sorted({h for h, _, _ in results})
+    fig, axes = figure(2 * len(hosts), width=5.0, height=3.6)
+    for i, host in enumerate(hosts):
+        ax_layer, ax_step = axes[2 * i], axes[2 * i + 1]
+        for surrogate, runs in _by_surrogate(results, host).items():
+            rows = runs[0][-1]["membrane"]
+            ax_layer.plot(
+                range(1, len(rows) + 1),
+                [r["in_window"] for r in rows],
+                marker="o",
+                label=surrogate,
+            )
+            steps = rows[0].get("step_in_window")
+            if steps:
+                ax_step.plot(
+                    range(1, len(steps) + 1), steps, marker="o", label=surrogate
+                )
+        ax_layer.set_title(f"{host}: in-window share by layer")
+        ax_layer.set_xlabel("spiking layer (input -> output)")
+        ax_layer.set_ylim(0, 1)
+        ax_step.set_title(f"{host}: first layer, by time step")
+        ax_step.set_xlabel("time step")
+        ax_step.set_ylim(0, 1)
+        ax_layer.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    return path
