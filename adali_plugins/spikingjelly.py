@@ -14,11 +14,27 @@ backend asking for ``cuda_code`` / ``cuda_codes``). ``AdaLi`` deliberately does
 not subclass any built-in surrogate: SpikingJelly matches its fused kernels by
 class, and a subclass of ``ATan`` would silently be run as ``ATan``. It also has
 no ``reset`` method, which ``functional.reset_net`` would call.
+
+On spikingjelly 2.0, importing this module also wraps ``functional.lif_multi_step``
+and ``functional.if_multi_step`` (the functions ``LIFNode`` and ``IFNode`` call in
+both step modes; single-step ``lif_step`` / ``if_step`` go through them with T=1).
+Without the wrapper SpikingJelly runs an ``AdaLi`` neuron through its per-step
+autograd loop, keeping float potentials for backward; with it, a neuron whose
+surrogate is exactly ``AdaLi`` (spiking, no hooks on it, no ``neuron_storage``
+precision option, floating tensors, not under ``torch.compile``) runs
+:func:`adali_plugins.lif.adali_lif_multi_step`: the same spikes and potentials,
+1 byte per element saved for backward (5 with a hard, undetached reset). Every
+other call reaches SpikingJelly unchanged. ``set_fast_lif(False)`` restores the
+original functions.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 from .hosts import require
 
@@ -28,12 +44,13 @@ import torch  # noqa: E402
 from spikingjelly.activation_based import functional, neuron, surrogate  # noqa: E402
 from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noqa: E402
 
+from .lif import adali_lif_multi_step  # noqa: E402
 from .registry import register_neuron  # noqa: E402
 from .schedule import AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
 
-__all__ = ["LEGACY", "AdaLi"]
+__all__ = ["LEGACY", "AdaLi", "fast_lif_enabled", "set_fast_lif"]
 
 LEGACY = "alpha" in inspect.signature(SurrogateFunctionBase.__init__).parameters
 """True on spikingjelly 0.0.0.0.14, whose base constructor takes ``alpha``."""
@@ -213,9 +230,207 @@ def invalidate_caches(model: torch.nn.Module) -> None:
         invalidate(model)
 
 
+_FAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_FAST_LIF: dict[str, bool] = {"enabled": False}
+_ORIGINALS: dict[str, Callable[..., Any]] = {}
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+_GLOBAL_HOOKS = tuple(f"_global{name}" for name in _HOOK_DICTS)
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _hooked(module: torch.nn.Module) -> bool:
+    """Hooks on the surrogate (or on every module) expect it to be called."""
+    glob = torch.nn.modules.module
+    return any(getattr(module, name, None) for name in _HOOK_DICTS) or any(
+        getattr(glob, name, None) for name in _GLOBAL_HOOKS
+    )
+
+
+def _fast(
+    x_seq: object,
+    v: object,
+    surrogate_function: object,
+    v_threshold: object,
+    v_reset: object,
+    neuron_storage: object,
+    extra: dict[str, Any],
+) -> bool:
+    """Whether a ``*_multi_step`` call is one the AdaLi LIF computes exactly."""
+    if not _FAST_LIF["enabled"] or extra or neuron_storage is not None:
+        return False
+    if _functorch_active is not None and _functorch_active():
+        return False
+    if type(surrogate_function) is not AdaLi or not surrogate_function.spiking:
+        return False
+    if _hooked(surrogate_function):
+        return False
+    if not (isinstance(x_seq, torch.Tensor) and isinstance(v, torch.Tensor)):
+        return False
+    if x_seq.dim() == 0 or x_seq.shape[0] == 0 or v.shape != x_seq.shape[1:]:
+        return False
+    if x_seq.dtype not in _FAST_DTYPES or v.dtype not in _FAST_DTYPES:
+        return False
+    if v.device != x_seq.device:
+        return False
+    return _real(v_threshold) and (v_reset is None or _real(v_reset))
+
+
+def _lif_multi_step(
+    x_seq: torch.Tensor,
+    v: torch.Tensor,
+    tau: float = 2.0,
+    decay_input: bool = True,
+    v_threshold: float = 1.0,
+    v_reset: float | None = 0.0,
+    surrogate_function: Any = None,
+    detach_reset: bool = False,
+    store_v_seq: bool = False,
+    *,
+    neuron_storage: Any = None,
+    neuron_fwd: str = "fp32",
+    neuron_bwd: str = "fp32",
+    **extra: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    if not torch.compiler.is_compiling() and (
+        _real(tau)
+        and _fast(
+            x_seq, v, surrogate_function, v_threshold, v_reset, neuron_storage, extra
+        )
+    ):
+        return adali_lif_multi_step(
+            x_seq,
+            v,
+            tau=float(tau),
+            decay_input=bool(decay_input),
+            v_threshold=float(v_threshold),
+            v_reset=None if v_reset is None else float(v_reset),
+            detach_reset=bool(detach_reset),
+            window=surrogate_function.window,
+            store_v_seq=bool(store_v_seq),
+        )
+    return _ORIGINALS["lif_multi_step"](
+        x_seq,
+        v,
+        tau,
+        decay_input,
+        v_threshold,
+        v_reset,
+        surrogate_function,
+        detach_reset,
+        store_v_seq,
+        neuron_storage=neuron_storage,
+        neuron_fwd=neuron_fwd,
+        neuron_bwd=neuron_bwd,
+        **extra,
+    )
+
+
+def _if_multi_step(
+    x_seq: torch.Tensor,
+    v: torch.Tensor,
+    v_threshold: float = 1.0,
+    v_reset: float | None = 0.0,
+    surrogate_function: Any = None,
+    detach_reset: bool = False,
+    store_v_seq: bool = False,
+    *,
+    neuron_storage: Any = None,
+    neuron_fwd: str = "fp32",
+    neuron_bwd: str = "fp32",
+    **extra: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    if not torch.compiler.is_compiling() and _fast(
+        x_seq, v, surrogate_function, v_threshold, v_reset, neuron_storage, extra
+    ):
+        return adali_lif_multi_step(
+            x_seq,
+            v,
+            tau=None,
+            v_threshold=float(v_threshold),
+            v_reset=None if v_reset is None else float(v_reset),
+            detach_reset=bool(detach_reset),
+            window=surrogate_function.window,
+            store_v_seq=bool(store_v_seq),
+        )
+    return _ORIGINALS["if_multi_step"](
+        x_seq,
+        v,
+        v_threshold,
+        v_reset,
+        surrogate_function,
+        detach_reset,
+        store_v_seq,
+        neuron_storage=neuron_storage,
+        neuron_fwd=neuron_fwd,
+        neuron_bwd=neuron_bwd,
+        **extra,
+    )
+
+
+_WRAPPERS = {"lif_multi_step": _lif_multi_step, "if_multi_step": _if_multi_step}
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    while getattr(fn, "_adali_fast_lif", False):
+        fn = fn.__wrapped__  # type: ignore[attr-defined]
+    return fn
+
+
+def _patch_targets() -> tuple[Any, ...]:
+    """The namespaces the neurons and ``lif_step`` / ``if_step`` look these up in."""
+    defining = importlib.import_module(f"{functional.__name__}.neuron")
+    return (functional, defining)
+
+
+def set_fast_lif(enabled: bool) -> None:
+    """Route ``AdaLi`` LIF/IF neurons through the 1-byte LIF (True) or not (False).
+
+    True (the default after import) installs the wrappers of SpikingJelly's
+    ``lif_multi_step`` / ``if_multi_step``; False puts the original functions
+    back, so ``AdaLi`` neurons run SpikingJelly's own autograd loop. Idempotent.
+    No effect on spikingjelly 0.0.0.0.14, whose neurons keep their own path.
+    """
+    if LEGACY:
+        return
+    targets = _patch_targets()
+    for name, wrapper in _WRAPPERS.items():
+        if name not in _ORIGINALS:
+            _ORIGINALS[name] = _unwrapped(getattr(targets[-1], name))
+            functools.update_wrapper(wrapper, _ORIGINALS[name], assigned=("__doc__",))
+            wrapper._adali_fast_lif = True  # type: ignore[attr-defined]
+        for module in targets:
+            current = getattr(module, name)
+            ours = getattr(current, "_adali_fast_lif", False)
+            if enabled and (ours or current is _ORIGINALS[name]):
+                setattr(module, name, wrapper)
+            elif not enabled and ours:
+                setattr(module, name, _ORIGINALS[name])
+    _FAST_LIF["enabled"] = bool(enabled)
+
+
+def fast_lif_enabled() -> bool:
+    """Whether ``AdaLi`` LIF/IF neurons currently take the 1-byte LIF path."""
+    return (
+        not LEGACY
+        and _FAST_LIF["enabled"]
+        and getattr(functional, "lif_multi_step", None) is _lif_multi_step
+    )
+
+
 def _register() -> None:
     if not hasattr(surrogate, "AdaLi"):
         surrogate.AdaLi = AdaLi
+    if not LEGACY and not _ORIGINALS:
+        set_fast_lif(True)
     families = dict.fromkeys(
         ("BaseNode", "SimpleBaseNode", "ActivationAwareIFNode", "GatedLIFNode")
     )
