@@ -16,6 +16,8 @@ Host traps handled here:
   result detached); those calls are not counted.
 * SpikingJelly's ``node.v`` after a step is post-reset; the probe sees the
   pre-reset potential instead.
+* spikingjelly 0.0.0.0.14's LIF/IF nodes skip the surrogate in eval mode; while
+  the monitor is attached they run their (identical) training-mode step.
 * SpikingJelly 2.0 never calls a built-in surrogate on its fused multi-step path.
   The probe is not a built-in, so while the monitor is active those layers run
   SpikingJelly's reference (autograd) path, which computes the same spikes and
@@ -137,6 +139,24 @@ class _Probe:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _train_mode_hooks(neuron: nn.Module) -> list[Any]:
+    """Run ``neuron`` in training mode during its forward only, so that a host
+    whose eval path skips the surrogate still shows the probe every step."""
+    previous: list[bool] = []
+
+    def before(module: nn.Module, args: Any) -> None:
+        previous.append(module.training)
+        module.training = True
+
+    def after(module: nn.Module, args: Any, output: Any) -> None:
+        module.training = previous.pop()
+
+    return [
+        neuron.register_forward_pre_hook(before),
+        neuron.register_forward_hook(after),
+    ]
 
 
 class MonitorSummary:
@@ -267,6 +287,7 @@ class MembraneMonitor:
         self._layers = found
         self._recorders: dict[str, _LayerRecorder] = {}
         self._installed: list[tuple[nn.Module, str, bool, Any]] = []
+        self._hooks: list[Any] = []
         self.attach()
 
     @property
@@ -317,6 +338,8 @@ class MembraneMonitor:
 
             object.__setattr__(neuron, reset_call, muted)
             self._installed.append((neuron, reset_call, False, None))
+        if layer.family.eval_skips_surrogate:
+            self._hooks += _train_mode_hooks(neuron)
         _MONITORED.add(neuron)
 
     def remove(self) -> None:
@@ -328,6 +351,9 @@ class MembraneMonitor:
                 neuron.__dict__.pop(attr, None)
             _MONITORED.discard(neuron)
         self._installed = []
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
 
     def __enter__(self) -> MembraneMonitor:
         self.attach()

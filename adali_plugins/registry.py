@@ -28,6 +28,7 @@ class NeuronFamily:
     unsupported: str | None = None
     on_swap: Callable[[nn.Module], None] | None = None
     reset_call: str | None = None
+    eval_skips_surrogate: bool = False
 
 
 _REGISTRY: dict[type, NeuronFamily] = {}
@@ -42,6 +43,7 @@ def register_neuron(
     unsupported: str | None = None,
     on_swap: Callable[[nn.Module], None] | None = None,
     reset_call: str | None = None,
+    eval_skips_surrogate: bool = False,
 ) -> None:
     """Register ``base`` (and so all its subclasses) as a spiking-neuron family.
 
@@ -50,7 +52,9 @@ def register_neuron(
     attach or restore changed surrogates in ``model`` (to clear host caches).
     ``reset_call`` names a neuron method that calls the surrogate a second time
     per step only to compute a detached reset (snnTorch's ``mem_reset``); the
-    membrane monitor does not count those calls.
+    membrane monitor does not count those calls. ``eval_skips_surrogate`` marks
+    neurons that compute spikes without calling the surrogate in eval mode
+    (spikingjelly 0.0.0.0.14's LIF/IF); the monitor runs them in training mode.
     """
     if host not in HOSTS:
         raise ValueError(f"host must be one of {sorted(HOSTS)}, got {host!r}")
@@ -62,6 +66,7 @@ def register_neuron(
         unsupported=unsupported,
         on_swap=on_swap,
         reset_call=reset_call,
+        eval_skips_surrogate=eval_skips_surrogate,
     )
 
 

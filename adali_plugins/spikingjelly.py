@@ -444,6 +444,7 @@ def _register() -> None:
                 make=AdaLi.from_params,
                 unsupported=why,
                 on_swap=invalidate_caches,
+                eval_skips_surrogate=LEGACY,
             )
 
 

@@ -255,3 +255,17 @@ def test_gradient_norms_at_the_spike_function(host):
     assert row.grad_norm_mean == pytest.approx(expected, rel=1e-5)
     assert row.grad_norm_max == pytest.approx(expected, rel=1e-5)
     assert mon.summary()["3"].grad_norm_mean is None
+
+
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_eval_mode_is_monitored_on_every_host_version(step_mode):
+    net = sj_net(step_mode)
+    ap.attach(net)
+    net.eval()
+    x = torch.randn(T, B, 7) * 2
+    with torch.no_grad(), MembraneMonitor(net) as mon:
+        spikes = run_sj(net, x, step_mode)
+    assert [r.count for r in mon.summary()] == [T * B * 9, T * B * 4]
+    assert not net[1].training
+    functional.reset_net(net)
+    assert torch.equal(run_sj(net, x, step_mode), spikes)
