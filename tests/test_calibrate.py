@@ -174,3 +174,21 @@ def test_window_side_without_data_keeps_its_width(caplog):
     assert result.right == 1.5
     assert abs(result.left - 1.0) < 0.05
     assert "no potentials at or above threshold" in caplog.text
+
+
+def test_layer_with_only_nonfinite_potentials_is_refused():
+    net = passthrough_net()
+    values = torch.full((1, 40), float("nan"))
+    values[0, :10] = float("inf")
+    mon = feed(net, values)
+    assert mon.summary()["0"].nan == 30 and mon.summary()["0"].inf == 10
+    with pytest.raises(ap.CalibrationError, match="no finite membrane potentials"):
+        ap.calibrate(net, mon)
+    assert float(net[0].spike_grad.alpha) == 0.5
+
+
+def test_nonfinite_potentials_are_ignored_by_calibration():
+    net = passthrough_net()
+    values = torch.cat([crafted(300, 100), torch.full((1, 50), float("nan"))], dim=1)
+    result = ap.calibrate(net, feed(net, values), mode="mass")["0"]
+    assert result.alpha == pytest.approx(0.75)
