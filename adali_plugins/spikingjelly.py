@@ -30,6 +30,7 @@ original functions.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -108,16 +109,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
     def from_params(cls, params: AdaLiParams | None = None) -> AdaLi:
         """Build from an :class:`AdaLiParams` record."""
         p = params if params is not None else AdaLiParams()
-        return cls(
-            alpha=p.alpha,
-            beta=p.beta,
-            left=p.left,
-            right=p.right,
-            p=p.p,
-            schedule=p.schedule,
-            keep=p.keep,
-            max_height=p.max_height,
-        )
+        return cls(**{f.name: getattr(p, f.name) for f in dataclasses.fields(p)})
 
     @staticmethod
     def spiking_function(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
