@@ -51,9 +51,3 @@ def adapter(host: str) -> ModuleType:
     """Import and return ``adali_plugins.<host>`` (the adapter for ``host``)."""
     require(host)
     return importlib.import_module(f"adali_plugins.{host}")
-
-
-def host_of(module: object) -> str | None:
-    """The host library a module's class comes from, by its top-level package."""
-    root = type(module).__module__.split(".")[0]
-    return root if root in HOSTS else None

@@ -76,12 +76,6 @@ def load_adapters() -> None:
         adapter(host)
 
 
-def registered() -> dict[type, NeuronFamily]:
-    """A copy of the registry (after loading every installed host's adapter)."""
-    load_adapters()
-    return dict(_REGISTRY)
-
-
 def family_of(module: nn.Module) -> NeuronFamily | None:
     """The family of ``module``'s class, or None if it is no known spiking neuron."""
     for cls in type(module).__mro__:
