@@ -48,6 +48,16 @@ def compiled(enabled: bool = True) -> Iterator[None]:
         _state["enabled"] = before
 
 
+MIN_ELEMENTS = 32768
+"""Smaller tensors stay eager: a compiled call's fixed cost (guards, wrappers,
+about 50 us on the CPU) exceeds the work saved."""
+
+
+def applies_to(x: torch.Tensor) -> bool:
+    """Whether a surrogate call on ``x`` goes through the compiled kernels."""
+    return x.numel() >= MIN_ELEMENTS and compiled_enabled()
+
+
 def compiled_enabled() -> bool:
     """Whether compiled kernels are requested and have not failed to build."""
     return bool(_state["enabled"]) and not _state["failed"]
@@ -113,7 +123,7 @@ def spike_and_code(
 
     Inputs are flattened to 1-D so tensors of any rank share one compiled graph.
     """
-    fns = _compiled() if compiled_enabled() else None
+    fns = _compiled() if applies_to(x) else None
     if fns is None:
         return None
     try:
@@ -128,7 +138,7 @@ def grad_from_code(
     grad: torch.Tensor, code: torch.Tensor, h_lo: torch.Tensor, h_hi: torch.Tensor
 ) -> torch.Tensor | None:
     """Compiled ``grad * g(x)`` from the code, or None when compiled kernels are off."""
-    fns = _compiled() if compiled_enabled() else None
+    fns = _compiled() if applies_to(code) else None
     if fns is None:
         return None
     try:

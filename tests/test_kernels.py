@@ -18,7 +18,7 @@ def _window(left=0.6, right=1.2, lo=0.9, hi=0.4):
 
 def _inputs(dtype):
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(5000, generator=gen) * 2
+    x = torch.randn(kernels.MIN_ELEMENTS + 5000, generator=gen) * 2
     x[:6] = torch.tensor([math.nan, math.inf, -math.inf, 0.0, -0.6, 1.2])
     return x.to(dtype)
 
@@ -37,8 +37,9 @@ def test_compiled_equals_eager_exactly(dtype, inclusive):
     x, window = _inputs(dtype), _window()
     eager = _run(x, window, inclusive)
     with kernels.compiled(True):
-        assert kernels.compiled_enabled()
+        assert kernels.applies_to(x)
         fused = _run(x, window, inclusive)
+        assert kernels.compiled_enabled(), "the kernels failed to build"
     assert torch.equal(fused[0], eager[0])
     assert torch.equal(fused[1], eager[1])
 
@@ -52,6 +53,24 @@ def test_moving_window_does_not_recompile():
         _run(x[:1234], _window(), True)
     frames = dynamo.utils.counters["stats"]["unique_graphs"]
     assert frames <= 2, frames
+
+
+def test_small_tensors_stay_eager_and_large_ones_use_the_kernels():
+    with kernels.compiled(True):
+        assert not kernels.applies_to(torch.zeros(kernels.MIN_ELEMENTS - 1))
+        assert kernels.applies_to(torch.zeros(kernels.MIN_ELEMENTS))
+        x = torch.linspace(-2, 2, kernels.MIN_ELEMENTS)
+        fused = kernels.spike_and_code(
+            x, torch.tensor(0.5), torch.tensor(1.5), inclusive=True
+        )
+        assert fused is not None
+        assert (
+            kernels.spike_and_code(
+                x[:100], torch.tensor(0.5), torch.tensor(1.5), inclusive=True
+            )
+            is None
+        )
+    assert not kernels.applies_to(torch.zeros(kernels.MIN_ELEMENTS))
 
 
 def test_switch_is_scoped():
