@@ -9,11 +9,19 @@ so its state travels with the model, unlike snnTorch's closure surrogates, which
 also make whole-model ``torch.save`` fail. snnTorch fires at ``x > 0``; so does
 this surrogate. Importing this module also publishes ``snntorch.surrogate.adali``.
 
+snnTorch calls ``spike_grad`` twice per step: in ``fire`` and in ``mem_reset``,
+which detaches the result. AdaLi recognises the second call by its caller
+(``SpikingNeuron.mem_reset``) and returns plain spikes there, so it builds no
+autograd node whose work would be thrown away. Spikes and gradients are the same
+either way; only time is saved.
+
 Note: snnTorch's ``Leaky(beta=...)`` is the membrane decay; AdaLi's ``beta`` is
 the gradient mass at or above threshold.
 """
 
 from __future__ import annotations
+
+import sys
 
 from .hosts import require
 
@@ -28,9 +36,28 @@ from torch import nn  # noqa: E402
 from .registry import register_neuron  # noqa: E402
 from .schedule import AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState  # noqa: E402
-from .surrogate import adali_spike  # noqa: E402
+from .surrogate import adali_spike, heaviside  # noqa: E402
 
 __all__ = ["AdaLi", "adali"]
+
+_DETACHED_CALLERS = frozenset({SpikingNeuron.mem_reset.__code__})
+_CALLER_DEPTH = 6
+
+
+def _result_is_detached() -> bool:
+    """Whether the surrogate was called from a host function that detaches it.
+
+    Looks a few frames up (``forward``, ``nn.Module.__call__`` layers, then the
+    caller) for the code object of ``SpikingNeuron.mem_reset``.
+    """
+    frame = sys._getframe(2)
+    for _ in range(_CALLER_DEPTH):
+        if frame is None:
+            return False
+        if frame.f_code in _DETACHED_CALLERS:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class AdaLi(AdaLiState, nn.Module):
@@ -45,6 +72,8 @@ class AdaLi(AdaLiState, nn.Module):
         self._init_adali(params if params is not None else AdaLiParams())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling() and _result_is_detached():
+            return heaviside(x, inclusive=False)
         return adali_spike(x, self.window, inclusive=False)
 
     def extra_repr(self) -> str:

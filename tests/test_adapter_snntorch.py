@@ -168,3 +168,37 @@ def test_invalid_arguments(kwargs, name):
 def test_beta_error_says_gradient_mass():
     with pytest.raises(ValueError, match="gradient mass"):
         adali(beta=-1)
+
+
+def _leaky_run(reset_mechanism, steps=6):
+    torch.manual_seed(3)
+    x = (torch.randn(steps, B, N) * 2).requires_grad_()
+    lif = snn.Leaky(beta=0.9, spike_grad=adali(), reset_mechanism=reset_mechanism)
+    codes = []
+
+    def pack(t):
+        if t.dtype == torch.uint8:
+            codes.append(t)
+        return t
+
+    mem = lif.init_leaky()
+    spikes = []
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        for t in range(steps):
+            spk, mem = lif(x[t], mem)
+            spikes.append(spk)
+    torch.stack(spikes).pow(2).sum().backward()
+    return torch.stack(spikes).detach(), x.grad, len(codes)
+
+
+@pytest.mark.parametrize("reset_mechanism", ["subtract", "zero"])
+def test_reset_call_builds_no_graph_and_changes_nothing(reset_mechanism, monkeypatch):
+    import adali_plugins.snntorch as adapter
+
+    spikes, grad, saved = _leaky_run(reset_mechanism)
+    assert saved == spikes.shape[0]
+    monkeypatch.setattr(adapter, "_DETACHED_CALLERS", frozenset())
+    spikes_full, grad_full, saved_full = _leaky_run(reset_mechanism)
+    assert saved_full == 2 * spikes.shape[0] - 1
+    assert torch.equal(spikes, spikes_full)
+    assert torch.equal(grad, grad_full)
