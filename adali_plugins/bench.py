@@ -4,10 +4,12 @@
     python -m adali_plugins.bench --sizes 2M --json bench.json
     python -m adali_plugins.bench --step            # whole training steps too
 
-Every candidate runs in the same process on the same tensor; each figure is the
-median of ``--repeats`` timed runs after warm-up, and ratios are against the
-fastest built-in of the same host. "Saved bytes/elem" is what the autograd graph
-keeps for backward, counted with ``saved_tensors_hooks``.
+Every candidate runs in the same process on the same tensor, timed in
+interleaved rounds (one run of each candidate per round); each figure is the
+median of ``--repeats`` rounds after warm-up, and ratios are against the fastest
+built-in of the same host (the host's default surrogate for training steps).
+"Saved" is what the autograd graph keeps for backward, found with
+``saved_tensors_hooks``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import statistics
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -91,24 +94,31 @@ def saved_bytes_per_element(fn: Surrogate, x: torch.Tensor) -> float:
     return sum(seen.values()) / x.numel()
 
 
-def time_fwd_bwd(
-    fn: Surrogate, x: torch.Tensor, *, repeats: int, warmup: int = 3
-) -> float:
-    """Median milliseconds of forward + backward of ``fn`` on ``x``."""
-    x = x.detach().requires_grad_()
-    grad = torch.ones_like(x)
-    times = []
+def interleaved_medians(
+    runs: dict[str, Callable[[], object]],
+    *,
+    repeats: int,
+    warmup: int = 3,
+    cuda: bool = False,
+) -> dict[str, float]:
+    """Median milliseconds of each callable, timed in interleaved rounds.
+
+    Round-robin timing exposes every candidate to the same drift of the machine
+    (allocator state, frequency, other load), so ratios stay meaningful on a
+    noisy host where back-to-back blocks of repeats would not.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for i in range(warmup + repeats):
-        x.grad = None
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(x).backward(grad)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for name, run in runs.items():
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench_surrogates(
@@ -124,37 +134,46 @@ def bench_surrogates(
     for numel in sizes:
         for dtype in dtypes:
             x = (torch.randn(numel, generator=gen) * 1.5).to(device=device, dtype=dtype)
+            x.requires_grad_()
+            grad = torch.ones_like(x)
             for host, fns in candidates().items():
-                rows = []
+                runs = {}
+                saved = {}
                 for name, fn in fns.items():
                     if isinstance(fn, torch.nn.Module):
                         fn.to(device)
-                    with kernels.compiled(name.endswith("compiled")):
-                        ms = time_fwd_bwd(fn, x, repeats=repeats)
-                        saved = saved_bytes_per_element(fn, x)
-                    rows.append(
-                        SurrogateResult(
-                            host=host,
-                            name=name,
-                            numel=numel,
-                            dtype=str(dtype).replace("torch.", ""),
-                            median_ms=ms,
-                            saved_bytes_per_elem=saved,
-                        )
-                    )
+                    compiled = name.endswith("compiled")
+                    runs[name] = _fwd_bwd(fn, x, grad, compiled)
+                    with kernels.compiled(compiled):
+                        saved[name] = saved_bytes_per_element(fn, x)
+                medians = interleaved_medians(runs, repeats=repeats, cuda=x.is_cuda)
                 fastest = min(
-                    r.median_ms for r in rows if not r.name.startswith("AdaLi")
+                    ms for name, ms in medians.items() if not name.startswith("AdaLi")
                 )
                 results += [
                     SurrogateResult(
-                        **{
-                            **asdict(r),
-                            "ratio_to_fastest_builtin": r.median_ms / fastest,
-                        }
+                        host=host,
+                        name=name,
+                        numel=numel,
+                        dtype=str(dtype).replace("torch.", ""),
+                        median_ms=ms,
+                        saved_bytes_per_elem=saved[name],
+                        ratio_to_fastest_builtin=ms / fastest,
                     )
-                    for r in rows
+                    for name, ms in medians.items()
                 ]
     return results
+
+
+def _fwd_bwd(
+    fn: Surrogate, x: torch.Tensor, grad: torch.Tensor, compiled: bool
+) -> Callable[[], None]:
+    def run() -> None:
+        x.grad = None
+        with kernels.compiled(compiled):
+            fn(x).backward(grad)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -201,45 +220,41 @@ def _step_candidates(host: str) -> dict[str, Callable[[], object]]:
     }
 
 
-def time_training_step(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    repeats: int,
-    warmup: int = 2,
-) -> tuple[float, int, int | None]:
-    """Median ms of forward + backward + Adam step, bytes saved for backward, and the
-    peak of allocated device memory during a step (CUDA only, else None)."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    saved: dict[int, int] = {}
+def saved_for_backward(forward: Callable[[], object]) -> int:
+    """Bytes of the tensors the autograd graph still holds once ``forward()``
+    has returned (storages counted once; tensors saved in branches the host
+    detached and freed during the forward are not counted)."""
+    refs: list[weakref.ref[torch.Tensor]] = []
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[id(t)] = t.numel() * t.element_size()
+        refs.append(weakref.ref(t))
         return t
 
-    times = []
-    for i in range(warmup + repeats):
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        if i == 0:
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                out = model(x)
-        else:
-            out = model(x)
-        loss = torch.nn.functional.cross_entropy(out.mean(0), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1e3)
-        if x.is_cuda and i == 0:
-            torch.cuda.reset_peak_memory_stats(x.device)
-    peak = torch.cuda.max_memory_allocated(x.device) if x.is_cuda else None
-    return statistics.median(times), sum(saved.values()), peak
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    storages = {}
+    for ref in refs:
+        t = ref()
+        if t is not None:
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+    del out
+    return sum(storages.values())
+
+
+def _training_step(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, compiled: bool
+) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def run() -> None:
+        with kernels.compiled(compiled):
+            loss = torch.nn.functional.cross_entropy(model(x).mean(0), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
 
 
 def bench_training_steps(
@@ -248,14 +263,16 @@ def bench_training_steps(
     time_steps: int = 8,
     batch: int = 32,
     size: int = 28,
-    repeats: int = 10,
+    repeats: int = 15,
     monitor: bool = False,
     device: str = "cpu",
 ) -> list[StepResult]:
     """Training-step time of the reference conv SNN per host and surrogate.
 
-    With ``monitor`` each surrogate is also timed with a ``MembraneMonitor``
-    attached, to show the statistics callback's overhead.
+    All candidates of a host are timed in interleaved rounds. With ``monitor``
+    each surrogate is also timed with a ``MembraneMonitor`` attached, to show the
+    statistics callback's overhead. ``peak_bytes`` is the CUDA allocator's peak
+    over one step (None elsewhere).
     """
     from .models import conv_net
     from .monitor import MembraneMonitor
@@ -264,32 +281,50 @@ def bench_training_steps(
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(time_steps, batch, 1, size, size, generator=gen).to(device)
     y = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    cuda = x.is_cuda
     for host in hosts or [h for h in ("snntorch", "spikingjelly") if is_installed(h)]:
-        rows = []
+        runs, saved, peaks, monitors = {}, {}, {}, []
         for name, factory in _step_candidates(host).items():
             for watched in (False, True) if monitor else (False,):
                 torch.manual_seed(0)
                 model = conv_net(host, factory, size=size).to(device)
-                mon = MembraneMonitor(model) if watched else None
-                with kernels.compiled(name.endswith("compiled")):
-                    ms, saved, peak = time_training_step(model, x, y, repeats=repeats)
-                if mon is not None:
-                    mon.remove()
-                rows.append(
-                    StepResult(
-                        host, name, watched, time_steps, batch, size, ms, saved, peak
-                    )
-                )
-        base = next(
-            r.median_ms
-            for r in rows
-            if r.surrogate == DEFAULT_SURROGATE[host] and not r.monitor
-        )
+                if watched:
+                    monitors.append(MembraneMonitor(model))
+                key = (name, watched)
+                compiled = name.endswith("compiled")
+                runs[key] = _training_step(model, x, y, compiled)
+                with kernels.compiled(compiled):
+                    saved[key] = saved_for_backward(lambda m=model: m(x))
+                peaks[key] = _cuda_peak(runs[key]) if cuda else None
+        medians = interleaved_medians(runs, repeats=repeats, warmup=2, cuda=cuda)
+        for mon in monitors:
+            mon.remove()
+        base = medians[(DEFAULT_SURROGATE[host], False)]
         results += [
-            StepResult(**{**asdict(r), "ratio_to_default": r.median_ms / base})
-            for r in rows
+            StepResult(
+                host,
+                name,
+                watched,
+                time_steps,
+                batch,
+                size,
+                ms,
+                saved[(name, watched)],
+                peaks[(name, watched)],
+                ms / base,
+            )
+            for (name, watched), ms in medians.items()
         ]
     return results
+
+
+def _cuda_peak(run: Callable[[], None]) -> int:
+    run()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    run()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated()
 
 
 def format_step_table(results: list[StepResult]) -> str:
