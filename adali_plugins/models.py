@@ -115,6 +115,96 @@ class SpikingJellyConvNet(nn.Module):
         return torch.stack([self.net(x_t) for x_t in x])
 
 
+class SnnTorchMLP(nn.Module):
+    """snnTorch spiking MLP for sequences ``(T, B, F)``: Linear-LIF twice, then a
+    linear-LIF readout, stepped over T (three spiking layers, like the conv net)."""
+
+    def __init__(
+        self,
+        surrogate: SurrogateFactory,
+        *,
+        in_features: int,
+        hidden: tuple[int, int] = (128, 128),
+        classes: int = 10,
+        beta: float = 0.9,
+    ) -> None:
+        super().__init__()
+        import snntorch as snn
+
+        def lif() -> nn.Module:
+            return snn.Leaky(beta=beta, spike_grad=surrogate(), init_hidden=True)
+
+        self.features = nn.Sequential(
+            nn.Linear(in_features, hidden[0]),
+            lif(),
+            nn.Linear(hidden[0], hidden[1]),
+            lif(),
+            nn.Linear(hidden[1], classes),
+        )
+        self.out = lif()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from snntorch import utils
+
+        utils.reset(self)
+        return torch.stack([self.out(self.features(x_t)) for x_t in x])
+
+
+class SpikingJellyMLP(nn.Module):
+    """SpikingJelly spiking MLP for sequences ``(T, B, F)`` in step mode ``'m'``.
+
+    ``decay_input=False`` with a soft reset gives snnTorch's ``Leaky`` charge
+    ``v = beta * v + x`` with ``beta = 1 - 1 / tau`` and subtracts the threshold
+    on a spike, as the snnTorch version does (SpikingJelly subtracts before the
+    next decay, snnTorch after it).
+    """
+
+    def __init__(
+        self,
+        surrogate: SurrogateFactory,
+        *,
+        in_features: int,
+        hidden: tuple[int, int] = (128, 128),
+        classes: int = 10,
+        tau: float = 10.0,
+    ) -> None:
+        super().__init__()
+        from spikingjelly.activation_based import functional, layer, neuron
+
+        def lif() -> nn.Module:
+            return neuron.LIFNode(
+                tau=tau,
+                decay_input=False,
+                v_reset=None,
+                surrogate_function=surrogate(),
+            )
+
+        self.net = nn.Sequential(
+            layer.Linear(in_features, hidden[0]),
+            lif(),
+            layer.Linear(hidden[0], hidden[1]),
+            lif(),
+            layer.Linear(hidden[1], classes),
+            lif(),
+        )
+        functional.set_step_mode(self.net, "m")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self.net)
+        return self.net(x)
+
+
+def mlp_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
+    """The reference spiking MLP for sequences, for ``host``."""
+    if host == "snntorch":
+        return SnnTorchMLP(surrogate, **options)
+    if host == "spikingjelly":
+        return SpikingJellyMLP(surrogate, **options)
+    raise ValueError(f"host must be 'snntorch' or 'spikingjelly', got {host!r}")
+
+
 def conv_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
     """The reference conv SNN for ``host`` ("snntorch" or "spikingjelly")."""
     if host == "snntorch":

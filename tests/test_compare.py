@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from adali_plugins.compare import main, parse_surrogate
 from adali_plugins.compare.spec import default_surrogates
@@ -123,6 +124,23 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
     } <= set(epoch)
     assert all(len(v) == 4 for v in epoch["grad_norm_by_step"].values())
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_mnist1d_runs_as_a_sequence_and_rejects_bad_time_steps(tmp_path, capsys):
+    pytest.importorskip("mnist1d")
+    args = ["--dataset", "mnist1d", "--epochs", "1", "--seeds", "1", "--no-plots"]
+    args += ["--train-limit", "400", "--test-limit", "200", "--threads", "1"]
+    ok = ["--time-steps", "10", "--out", str(tmp_path / "ok")]
+    threads = torch.get_num_threads()
+    try:
+        payload = main([*args, *ok, "--surrogates", "AdaLi", "atan", "ATan"])
+    finally:
+        torch.set_num_threads(threads)
+    assert {r["surrogate"] for r in payload["runs"]} == {"AdaLi", "atan", "ATan"}
+    assert all(len(r["epochs"][0]["in_window"]) == 3 for r in payload["runs"])
+    assert all(0 <= r["epochs"][0]["test_acc"] <= 1 for r in payload["runs"])
+    with pytest.raises(SystemExit, match="--time-steps must divide"):
+        main([*args, "--time-steps", "7", "--out", str(tmp_path / "bad")])
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):

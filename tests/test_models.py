@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adali_plugins as ap
-from adali_plugins.models import conv_net
+from adali_plugins.models import conv_net, mlp_net
 
 
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
@@ -28,6 +28,29 @@ def test_conv_net_shapes_layers_and_reset(host):
     out.sum().backward()
 
 
+@pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
+def test_mlp_net_for_sequences_trains_every_layer(host):
+    pytest.importorskip(host)
+    factory = (
+        __import__("adali_plugins.snntorch", fromlist=["adali"]).adali
+        if host == "snntorch"
+        else __import__("adali_plugins.spikingjelly", fromlist=["AdaLi"]).AdaLi
+    )
+    torch.manual_seed(0)
+    net = mlp_net(host, factory, in_features=4, hidden=(16, 16), classes=3)
+    x = torch.randn(6, 5, 4) * 3
+    out = net(x)
+    assert out.shape == (6, 5, 3)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    assert len(ap.adali_modules(net)) == 3
+    torch.testing.assert_close(net(x), out)
+    out.sum().backward()
+    first = next(net.parameters())
+    assert first.grad is not None and first.grad.abs().sum() > 0
+
+
 def test_unknown_host():
     with pytest.raises(ValueError, match="host"):
         conv_net("norse", lambda: None)
+    with pytest.raises(ValueError, match="host"):
+        mlp_net("norse", lambda: None, in_features=4)

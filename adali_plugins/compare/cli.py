@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..data.datasets import ENCODINGS, LOADERS, load_dataset
+from ..data.datasets import ENCODINGS, LOADERS, load_dataset, sequence_steps
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import plots, report
@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_limit=args.train_limit,
         test_limit=args.test_limit,
     )
+    if data.sequence:
+        try:
+            sequence_steps(data.x_train[:1], args.time_steps)
+        except ValueError as err:
+            raise SystemExit(f"{data.name}: {err}") from err
     if data.time_major_frames:
         frames = int(data.x_train.shape[1])
         if args.time_steps != frames:

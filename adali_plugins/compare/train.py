@@ -25,7 +25,7 @@ from torch import nn
 
 from ..callback import calibrate_on
 from ..data.datasets import Dataset
-from ..models import conv_net
+from ..models import conv_net, mlp_net
 from ..monitor import MembraneMonitor
 from ..scheduler import AdaLiScheduler
 from ..state import AdaLiState
@@ -139,8 +139,17 @@ def _probe(model: nn.Module, cfg: RunConfig, data: Dataset) -> dict[str, Any]:
 
 
 def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module:
-    """The reference conv SNN for the run's host, with weights fixed by the seed."""
+    """The reference SNN for the run's host and data (conv net for images and
+    frames, MLP for sequences), with weights fixed by the seed."""
     torch.manual_seed(cfg.seed)
+    if data.sequence:
+        features = data.size // cfg.time_steps
+        return mlp_net(
+            cfg.host,
+            spec.factory(cfg.host),
+            in_features=data.channels * features,
+            classes=data.classes,
+        ).to(cfg.device)
     return conv_net(
         cfg.host,
         spec.factory(cfg.host),

@@ -25,7 +25,9 @@ class Dataset:
     """Train/test tensors plus what the model needs to know about them.
 
     Static images are ``(N, C, H, W)`` and get encoded over T steps; event data
-    are already ``(N, T, C, H, W)`` frames (``time_major_frames``).
+    are already ``(N, T, C, H, W)`` frames (``time_major_frames``); 1-D signals
+    ``(N, 1, L)`` (``sequence``) are read out in time, ``L / T`` samples per
+    step, and go to the spiking MLP instead of the conv net.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Dataset:
     classes: int
     time_major_frames: bool
     description: str
+    sequence: bool = False
 
     def encode(
         self,
@@ -47,12 +50,31 @@ class Dataset:
         encoding: str,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """A batch as time-major input ``(T, B, C, H, W)``."""
+        """A batch as time-major input: ``(T, B, C, H, W)``, or ``(T, B, L / T)``
+        for a sequence."""
+        if self.sequence:
+            return sequence_steps(x, time_steps)
         if self.time_major_frames:
             return x.transpose(0, 1).contiguous()
         if encoding == "rate":
             return rate_encode(x, time_steps, generator=generator)
         return direct_encode(x, time_steps)
+
+
+def sequence_steps(x: torch.Tensor, time_steps: int) -> torch.Tensor:
+    """Signals ``(B, C, L)`` as ``(T, B, C * L / T)``: step t holds samples
+    ``[t * L / T, (t + 1) * L / T)`` of every channel, so the network sees the
+    signal in order."""
+    length = x.shape[-1]
+    if time_steps < 1 or length % time_steps:
+        divisors = [d for d in range(1, length + 1) if length % d == 0]
+        raise ValueError(
+            f"--time-steps must divide the sequence length {length} "
+            f"(one of {divisors}), got {time_steps}"
+        )
+    batch, channels = x.shape[0], x.shape[1]
+    steps = x.reshape(batch, channels, time_steps, length // time_steps)
+    return steps.permute(2, 0, 1, 3).reshape(time_steps, batch, -1)
 
 
 def _subset(
@@ -74,9 +96,13 @@ def _subset(
 
 def _make(name: str, split: Split, *, time_major: bool, description: str) -> Dataset:
     x = split.x_train
-    channels, size = (
-        (x.shape[2], x.shape[3]) if time_major else (x.shape[1], x.shape[2])
-    )
+    sequence = x.dim() == 3
+    if sequence:
+        channels, size = x.shape[1], x.shape[2]
+    else:
+        channels, size = (
+            (x.shape[2], x.shape[3]) if time_major else (x.shape[1], x.shape[2])
+        )
     return Dataset(
         name,
         split.x_train,
@@ -88,6 +114,7 @@ def _make(name: str, split: Split, *, time_major: bool, description: str) -> Dat
         classes=int(torch.cat([split.y_train, split.y_test]).max()) + 1,
         time_major_frames=time_major,
         description=description,
+        sequence=sequence,
     )
 
 
@@ -121,10 +148,22 @@ def _fashion_mnist(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
     )
 
 
+def _mnist1d(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+    from .mnist1d import load_mnist1d
+
+    return (
+        load_mnist1d(),
+        False,
+        "MNIST-1D generated offline by the mnist1d package with its published "
+        "defaults (4,000 train / 1,000 test signals of length 40)",
+    )
+
+
 LOADERS: dict[str, Callable[[int, Path | None], tuple[Split, bool, str]]] = {
     "digits": _digits,
     "dvs-digits": _dvs_digits,
     "fashion-mnist": _fashion_mnist,
+    "mnist1d": _mnist1d,
 }
 """Dataset name -> loader of (split, time-major frames?, description)."""
 
