@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=None,
-        help="folder with the four Fashion-MNIST IDX files (default: Debian's)",
+        help="fashion-mnist: folder with the four IDX files (default: Debian's); "
+        "nmnist, dvs-gesture, cifar10-dvs: your copy in its published layout "
+        "(needs the [neuromorphic] extra)",
     )
     p.add_argument(
         "--train-limit", type=int, default=None, help="stratified subset size"
@@ -99,12 +101,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "neither snntorch nor spikingjelly is installed: "
             "pip install 'adali_plugins[all]'"
         )
-    data = load_dataset(
-        args.dataset,
-        data_dir=args.data_dir,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-    )
+    try:
+        data = load_dataset(
+            args.dataset,
+            data_dir=args.data_dir,
+            train_limit=args.train_limit,
+            test_limit=args.test_limit,
+            time_steps=args.time_steps,
+        )
+    except (FileNotFoundError, ImportError, ValueError) as err:
+        raise SystemExit(f"{args.dataset}: {err}") from err
     if data.sequence:
         try:
             sequence_steps(data.x_train[:1], args.time_steps)

@@ -17,6 +17,7 @@ from .fashion_mnist import (
 )
 from .idx import read_idx, write_idx
 from .mnist1d import MNIST1D_DEFAULT_ARGS, load_mnist1d
+from .neuromorphic import load_cifar10_dvs, load_dvs_gesture, load_nmnist
 
 __all__ = [
     "EVENT_DTYPE",
@@ -27,10 +28,13 @@ __all__ = [
     "emulate_events",
     "events_to_frames",
     "find_fashion_mnist",
+    "load_cifar10_dvs",
     "load_digits_split",
     "load_dvs_digits",
+    "load_dvs_gesture",
     "load_fashion_mnist",
     "load_mnist1d",
+    "load_nmnist",
     "rate_encode",
     "read_idx",
     "render_shifted",

@@ -118,7 +118,10 @@ def _make(name: str, split: Split, *, time_major: bool, description: str) -> Dat
     )
 
 
-def _digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+Loaded = tuple[Split, bool, str]
+
+
+def _digits(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
     return (
         load_digits_split(seed=seed),
         False,
@@ -126,7 +129,7 @@ def _digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
     )
 
 
-def _dvs_digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+def _dvs_digits(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
     from .dvs import load_dvs_digits
 
     return (
@@ -138,7 +141,7 @@ def _dvs_digits(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
     )
 
 
-def _fashion_mnist(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+def _fashion_mnist(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
     from .fashion_mnist import load_fashion_mnist
 
     return (
@@ -148,7 +151,7 @@ def _fashion_mnist(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
     )
 
 
-def _mnist1d(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
+def _mnist1d(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
     from .mnist1d import load_mnist1d
 
     return (
@@ -159,13 +162,44 @@ def _mnist1d(seed: int, data_dir: Path | None) -> tuple[Split, bool, str]:
     )
 
 
-LOADERS: dict[str, Callable[[int, Path | None], tuple[Split, bool, str]]] = {
+def _on_disk(name: str, title: str) -> Callable[..., Loaded]:
+    def load(seed: int, data_dir: Path | None, **options: int | None) -> Loaded:
+        from . import neuromorphic
+
+        if data_dir is None:
+            raise ValueError(
+                f"{name} is read from your own copy: pass --data-dir "
+                f"(data_dir=...); see adali_plugins.data.neuromorphic"
+            )
+        reader = getattr(neuromorphic, f"load_{name.replace('-', '_')}")
+        steps = options.get("time_steps") or 8
+        split = reader(
+            data_dir,
+            time_steps=steps,
+            train_limit=options.get("train_limit"),
+            test_limit=options.get("test_limit"),
+            seed=seed,
+        )
+        return split, True, f"{title} from {data_dir}, binned to {steps} frames"
+
+    return load
+
+
+LOADERS: dict[str, Callable[..., Loaded]] = {
     "digits": _digits,
     "dvs-digits": _dvs_digits,
     "fashion-mnist": _fashion_mnist,
     "mnist1d": _mnist1d,
+    "nmnist": _on_disk("nmnist", "N-MNIST (real DVS recordings)"),
+    "dvs-gesture": _on_disk("dvs-gesture", "DVS128 Gesture (real DVS recordings)"),
+    "cifar10-dvs": _on_disk("cifar10-dvs", "CIFAR10-DVS (real DVS recordings)"),
 }
-"""Dataset name -> loader of (split, time-major frames?, description)."""
+"""Dataset name -> loader ``(seed, data_dir, time_steps=, train_limit=,
+test_limit=)`` of (split, time-major frames?, description)."""
+
+ON_DISK = ("nmnist", "dvs-gesture", "cifar10-dvs")
+"""Datasets read from a copy the user already has (``data_dir``), through Tonic
+(the ``[neuromorphic]`` extra); all others need no path."""
 
 
 def load_dataset(
@@ -175,11 +209,21 @@ def load_dataset(
     data_dir: Path | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
+    time_steps: int | None = None,
 ) -> Dataset:
-    """Load a dataset by name (see ``LOADERS``), optionally a stratified subset."""
+    """Load a dataset by name (see ``LOADERS``), optionally a stratified subset.
+
+    ``time_steps`` sets the number of frames of the on-disk event datasets.
+    """
     if name not in LOADERS:
         raise ValueError(f"dataset must be one of {sorted(LOADERS)}, got {name!r}")
-    split, time_major, description = LOADERS[name](seed, data_dir)
+    split, time_major, description = LOADERS[name](
+        seed,
+        data_dir,
+        time_steps=time_steps,
+        train_limit=train_limit,
+        test_limit=test_limit,
+    )
     if train_limit is not None or test_limit is not None:
         split = _subset(split, train_limit, test_limit, seed)
         description += f" (stratified subset {len(split.y_train)}/{len(split.y_test)})"
