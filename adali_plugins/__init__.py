@@ -13,7 +13,7 @@ Statistics and calibration::
         for x, _ in calib_batches:
             model(x)
     print(mon.summary())
-    ap.calibrate(model, mon, mode="mass")
+    ap.calibrate(model, mon)  # mode="both": window, then mass split
 
 The host adapters live in ``adali_plugins.snntorch`` (``adali()``) and
 ``adali_plugins.spikingjelly`` (``AdaLi``); importing this package imports

@@ -122,6 +122,7 @@ def test_errors_change_nothing():
     with pytest.raises(ap.CalibrationError, match="no finite membrane potentials"):
         ap.calibrate(net, empty)
     assert float(net[0].spike_grad.alpha) == 0.5
+    assert float(net[0].spike_grad.left) == 0.5
 
 
 def test_shared_instance_is_refused():
@@ -192,3 +193,13 @@ def test_nonfinite_potentials_are_ignored_by_calibration():
     values = torch.cat([crafted(300, 100), torch.full((1, 50), float("nan"))], dim=1)
     result = ap.calibrate(net, feed(net, values), mode="mass")["0"]
     assert result.alpha == pytest.approx(0.75)
+
+
+def test_default_mode_sets_window_and_masses():
+    net = passthrough_net()
+    result = ap.calibrate(net, feed(net, crafted(300, 100)))["0"]
+    other = passthrough_net()
+    reference = ap.calibrate(other, feed(other, crafted(300, 100)), mode="both")["0"]
+    assert result.mode == "both" and result == reference
+    assert result.left != 0.5 and result.alpha != 0.5
+    assert float(net[0].spike_grad.left) == pytest.approx(result.left)
