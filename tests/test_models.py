@@ -9,14 +9,16 @@ import adali_plugins as ap
 from adali_plugins.models import conv_net, mlp_net
 
 
+def _adali_factory(host):
+    if host == "snntorch":
+        return __import__("adali_plugins.snntorch", fromlist=["adali"]).adali
+    return __import__("adali_plugins.spikingjelly", fromlist=["AdaLi"]).AdaLi
+
+
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 def test_conv_net_shapes_layers_and_reset(host):
     pytest.importorskip(host)
-    factory = (
-        __import__("adali_plugins.snntorch", fromlist=["adali"]).adali
-        if host == "snntorch"
-        else __import__("adali_plugins.spikingjelly", fromlist=["AdaLi"]).AdaLi
-    )
+    factory = _adali_factory(host)
     torch.manual_seed(0)
     net = conv_net(host, factory, size=8)
     x = torch.rand(3, 5, 1, 8, 8) * 2
@@ -31,11 +33,7 @@ def test_conv_net_shapes_layers_and_reset(host):
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 def test_mlp_net_for_sequences_trains_every_layer(host):
     pytest.importorskip(host)
-    factory = (
-        __import__("adali_plugins.snntorch", fromlist=["adali"]).adali
-        if host == "snntorch"
-        else __import__("adali_plugins.spikingjelly", fromlist=["AdaLi"]).AdaLi
-    )
+    factory = _adali_factory(host)
     torch.manual_seed(0)
     net = mlp_net(host, factory, in_features=4, hidden=(16, 16), classes=3)
     x = torch.randn(6, 5, 4) * 3
