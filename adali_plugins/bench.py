@@ -9,7 +9,8 @@ interleaved rounds (one run of each candidate per round); each figure is the
 median of ``--repeats`` rounds after warm-up, and ratios are against the fastest
 built-in of the same host (the host's default surrogate for training steps).
 "Saved" is what the autograd graph keeps for backward, found with
-``saved_tensors_hooks``.
+``saved_tensors_hooks``; "peak" is the most memory a training step holds above
+what it started with (:func:`step_peak_bytes`).
 """
 
 from __future__ import annotations
@@ -271,8 +272,8 @@ def bench_training_steps(
 
     All candidates of a host are timed in interleaved rounds. With ``monitor``
     each surrogate is also timed with a ``MembraneMonitor`` attached, to show the
-    statistics callback's overhead. ``peak_bytes`` is the CUDA allocator's peak
-    over one step (None elsewhere).
+    statistics callback's overhead. ``peak_bytes`` is the step's working set
+    (:func:`step_peak_bytes`), measured outside the timed rounds.
     """
     from .models import conv_net
     from .monitor import MembraneMonitor
@@ -295,7 +296,8 @@ def bench_training_steps(
                 runs[key] = _training_step(model, x, y, compiled)
                 with kernels.compiled(compiled):
                     saved[key] = saved_for_backward(lambda m=model: m(x))
-                peaks[key] = _cuda_peak(runs[key]) if cuda else None
+                runs[key]()
+                peaks[key] = step_peak_bytes(runs[key], device)
         medians = interleaved_medians(runs, repeats=repeats, warmup=2, cuda=cuda)
         for mon in monitors:
             mon.remove()
@@ -318,29 +320,67 @@ def bench_training_steps(
     return results
 
 
-def _cuda_peak(run: Callable[[], None]) -> int:
-    run()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    run()
-    torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated()
+def step_peak_bytes(run: Callable[[], object], device: str = "cpu") -> int | None:
+    """Most memory one call of ``run`` holds at once beyond what was allocated
+    when it began (its working set: activations, saved tensors, gradients,
+    temporaries). CUDA reads the caching allocator's peak; the CPU replays the
+    allocations torch's profiler records, in order. None if neither is possible.
+    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        run()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    return _cpu_peak_bytes(run)
+
+
+def _cpu_peak_bytes(run: Callable[[], object]) -> int | None:
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        from torch._C._profiler import _EventType
+    except ImportError:
+        return None
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    try:
+        roots = prof.profiler.kineto_results.experimental_event_tree()
+    except AttributeError:
+        return None
+    allocations = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
+            allocations.append((node.start_time_ns, node.extra_fields.alloc_size))
+        stack.extend(node.children)
+    held = peak = 0
+    for _, size in sorted(allocations, key=lambda a: a[0]):
+        held += size
+        peak = max(peak, held)
+    return peak
 
 
 def format_step_table(results: list[StepResult]) -> str:
     """A plain-text table of training-step results."""
     head = (
         f"{'host':<13}{'surrogate':<14}{'monitor':>8}{'ms/step':>10}"
-        f"{'x default':>11}{'saved MB':>10}"
+        f"{'x default':>11}{'saved MB':>10}{'peak MB':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.host:<13}{r.surrogate:<14}{'on' if r.monitor else 'off':>8}"
             f"{r.median_ms:>10.1f}{r.ratio_to_default:>11.2f}"
-            f"{r.saved_bytes / 2**20:>10.1f}"
+            f"{r.saved_bytes / 2**20:>10.1f}{_megabytes(r.peak_bytes):>9}"
         )
     return "\n".join(lines)
+
+
+def _megabytes(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
 
 
 def format_table(results: list[SurrogateResult]) -> str:

@@ -69,3 +69,32 @@ def test_training_steps_with_and_without_monitor():
         ]
         assert default[0].ratio_to_default == 1.0
         assert all(r.saved_bytes > 0 and r.median_ms > 0 for r in mine)
+
+
+def test_step_peak_replays_allocations_in_order():
+    def work():
+        a = torch.empty(1000)
+        b = torch.empty(2000)
+        del a
+        c = torch.empty(500)
+        return b, c
+
+    assert bench.step_peak_bytes(work) == 12000
+
+
+def test_step_peak_nets_out_frees_of_older_tensors():
+    old = [torch.empty(4000)]
+
+    def work():
+        old.clear()
+        return torch.empty(1000)
+
+    assert bench.step_peak_bytes(work) == 0
+
+
+def test_step_peak_covers_what_a_real_step_saves():
+    rows = bench.bench_training_steps(
+        hosts=["snntorch"], time_steps=2, batch=4, size=8, repeats=1
+    )
+    for r in rows:
+        assert r.peak_bytes is not None and r.peak_bytes >= r.saved_bytes
