@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import statistics
+import sys
+import tempfile
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -320,11 +325,37 @@ def bench_training_steps(
     return results
 
 
+_PROFILER_LINE = re.compile(r"^(USDT|STAGE):|before the profiling started")
+
+
+@contextmanager
+def _profiler_lines_dropped() -> Iterator[None]:
+    """Pass native stderr through, minus what the profiler's library prints on
+    every use (start/stop lines, a note on memory allocated before it began)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines(True):
+                if not _PROFILER_LINE.search(line):
+                    sys.stderr.write(line)
+
+
 def step_peak_bytes(run: Callable[[], object], device: str = "cpu") -> int | None:
-    """Most memory one call of ``run`` holds at once beyond what was allocated
-    when it began (its working set: activations, saved tensors, gradients,
-    temporaries). CUDA reads the caching allocator's peak; the CPU replays the
-    allocations torch's profiler records, in order. None if neither is possible.
+    """Most memory held at once by the tensors one call of ``run`` allocates:
+    its working set (activations, saved tensors, gradients, temporaries).
+    Memory allocated before the call counts neither way, even where the call
+    frees it. The CPU replays the allocations torch's profiler records, in
+    order; CUDA reads the allocator's peak above what was allocated at the
+    start (there, frees of older memory do lower the figure). None if the
+    profiler's record is unavailable.
     """
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -343,23 +374,30 @@ def _cpu_peak_bytes(run: Callable[[], object]) -> int | None:
         from torch._C._profiler import _EventType
     except ImportError:
         return None
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        run()
+    with _profiler_lines_dropped():
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            run()
     try:
         roots = prof.profiler.kineto_results.experimental_event_tree()
     except AttributeError:
         return None
-    allocations = []
+    events = []
     stack = list(roots)
     while stack:
         node = stack.pop()
         if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
-            allocations.append((node.start_time_ns, node.extra_fields.alloc_size))
+            fields = node.extra_fields
+            events.append((node.start_time_ns, fields.ptr, fields.alloc_size))
         stack.extend(node.children)
+    live: dict[int, int] = {}
     held = peak = 0
-    for _, size in sorted(allocations, key=lambda a: a[0]):
-        held += size
-        peak = max(peak, held)
+    for _, ptr, size in sorted(events, key=lambda e: e[0]):
+        if size > 0:
+            live[ptr] = size
+            held += size
+            peak = max(peak, held)
+        else:
+            held -= live.pop(ptr, 0)
     return peak
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -82,14 +83,16 @@ def test_step_peak_replays_allocations_in_order():
     assert bench.step_peak_bytes(work) == 12000
 
 
-def test_step_peak_nets_out_frees_of_older_tensors():
+def test_step_peak_counts_only_what_the_step_allocates():
     old = [torch.empty(4000)]
 
     def work():
         old.clear()
-        return torch.empty(1000)
+        kept = torch.empty(1000)
+        del kept
+        return torch.empty(500)
 
-    assert bench.step_peak_bytes(work) == 0
+    assert bench.step_peak_bytes(work) == 4000
 
 
 def test_step_peak_covers_what_a_real_step_saves():
@@ -98,3 +101,14 @@ def test_step_peak_covers_what_a_real_step_saves():
     )
     for r in rows:
         assert r.peak_bytes is not None and r.peak_bytes >= r.saved_bytes
+
+
+def test_step_peak_keeps_other_stderr_and_drops_profiler_lines(capfd):
+    def work():
+        print("from the step", file=sys.stderr)
+        return torch.empty(10)
+
+    bench.step_peak_bytes(work)
+    err = capfd.readouterr().err
+    assert "from the step" in err
+    assert "USDT:" not in err and "STAGE:" not in err
