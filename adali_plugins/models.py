@@ -22,7 +22,62 @@ def _flat_features(channels: tuple[int, int], size: int) -> int:
     return channels[1] * (size // 4) ** 2
 
 
-class SnnTorchConvNet(nn.Module):
+def _conv_layers(
+    lib: Any,
+    lif: Callable[[], nn.Module],
+    in_channels: int,
+    size: int,
+    channels: tuple[int, int],
+    classes: int,
+    batch_norm: bool,
+) -> list[nn.Module]:
+    """conv-BN-LIF, pool, conv-BN-LIF, pool, flatten, linear, built from
+    ``lib`` (``torch.nn`` or SpikingJelly's ``layer``, which name them alike)."""
+
+    def conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+        conv = lib.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
+        norm = lib.BatchNorm2d(c_out) if batch_norm else nn.Identity()
+        return [conv, norm, lif(), lib.MaxPool2d(2)]
+
+    return [
+        *conv_block(in_channels, channels[0]),
+        *conv_block(channels[0], channels[1]),
+        lib.Flatten(),
+        lib.Linear(_flat_features(channels, size), classes),
+    ]
+
+
+class _SnnTorchLoop(nn.Module):
+    """Resets every snnTorch neuron, then steps ``features`` and the ``out``
+    neuron over the leading time axis (snnTorch's usual per-step loop)."""
+
+    features: nn.Module
+    out: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from snntorch import utils
+
+        utils.reset(self)
+        return torch.stack([self.out(self.features(x_t)) for x_t in x])
+
+
+class _SpikingJellyNet(nn.Module):
+    """Resets every SpikingJelly neuron, then runs ``net`` over the whole
+    sequence (step mode ``'m'``) or one step at a time (``'s'``)."""
+
+    net: nn.Sequential
+    step_mode: str = "m"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self.net)
+        if self.step_mode == "m":
+            return self.net(x)
+        return torch.stack([self.net(x_t) for x_t in x])
+
+
+class SnnTorchConvNet(_SnnTorchLoop):
     """snnTorch version: ``snn.Leaky`` layers stepped in a Python loop over T."""
 
     def __init__(
@@ -39,34 +94,15 @@ class SnnTorchConvNet(nn.Module):
         super().__init__()
         import snntorch as snn
 
-        def norm(c: int) -> nn.Module:
-            return nn.BatchNorm2d(c) if batch_norm else nn.Identity()
-
         def lif() -> nn.Module:
             return snn.Leaky(beta=beta, spike_grad=surrogate(), init_hidden=True)
 
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels[0], 3, padding=1, bias=not batch_norm),
-            norm(channels[0]),
-            lif(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(channels[0], channels[1], 3, padding=1, bias=not batch_norm),
-            norm(channels[1]),
-            lif(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(_flat_features(channels, size), classes),
-        )
-        self.out = snn.Leaky(beta=beta, spike_grad=surrogate(), init_hidden=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from snntorch import utils
-
-        utils.reset(self)
-        return torch.stack([self.out(self.features(x_t)) for x_t in x])
+        layers = _conv_layers(nn, lif, in_channels, size, channels, classes, batch_norm)
+        self.features = nn.Sequential(*layers)
+        self.out = lif()
 
 
-class SpikingJellyConvNet(nn.Module):
+class SpikingJellyConvNet(_SpikingJellyNet):
     """SpikingJelly version: ``LIFNode`` layers in step mode ``'m'`` (or ``'s'``)."""
 
     def __init__(
@@ -84,38 +120,18 @@ class SpikingJellyConvNet(nn.Module):
         super().__init__()
         from spikingjelly.activation_based import functional, layer, neuron
 
-        def norm(c: int) -> nn.Module:
-            return layer.BatchNorm2d(c) if batch_norm else nn.Identity()
-
         def lif() -> nn.Module:
             return neuron.LIFNode(tau=tau, surrogate_function=surrogate())
 
-        self.net = nn.Sequential(
-            layer.Conv2d(in_channels, channels[0], 3, padding=1, bias=not batch_norm),
-            norm(channels[0]),
-            lif(),
-            layer.MaxPool2d(2),
-            layer.Conv2d(channels[0], channels[1], 3, padding=1, bias=not batch_norm),
-            norm(channels[1]),
-            lif(),
-            layer.MaxPool2d(2),
-            layer.Flatten(),
-            layer.Linear(_flat_features(channels, size), classes),
-            lif(),
+        layers = _conv_layers(
+            layer, lif, in_channels, size, channels, classes, batch_norm
         )
+        self.net = nn.Sequential(*layers, lif())
         functional.set_step_mode(self.net, step_mode)
         self.step_mode = step_mode
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from spikingjelly.activation_based import functional
 
-        functional.reset_net(self.net)
-        if self.step_mode == "m":
-            return self.net(x)
-        return torch.stack([self.net(x_t) for x_t in x])
-
-
-class SnnTorchMLP(nn.Module):
+class SnnTorchMLP(_SnnTorchLoop):
     """snnTorch spiking MLP for sequences ``(T, B, F)``: Linear-LIF twice, then a
     linear-LIF readout, stepped over T (three spiking layers, like the conv net)."""
 
@@ -143,14 +159,8 @@ class SnnTorchMLP(nn.Module):
         )
         self.out = lif()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from snntorch import utils
 
-        utils.reset(self)
-        return torch.stack([self.out(self.features(x_t)) for x_t in x])
-
-
-class SpikingJellyMLP(nn.Module):
+class SpikingJellyMLP(_SpikingJellyNet):
     """SpikingJelly spiking MLP for sequences ``(T, B, F)`` in step mode ``'m'``.
 
     ``decay_input=False`` with a soft reset gives snnTorch's ``Leaky`` charge
@@ -189,26 +199,22 @@ class SpikingJellyMLP(nn.Module):
         )
         functional.set_step_mode(self.net, "m")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from spikingjelly.activation_based import functional
 
-        functional.reset_net(self.net)
-        return self.net(x)
+def _for_host(
+    host: str, snntorch_net: type[nn.Module], jelly_net: type[nn.Module]
+) -> type[nn.Module]:
+    if host == "snntorch":
+        return snntorch_net
+    if host == "spikingjelly":
+        return jelly_net
+    raise ValueError(f"host must be 'snntorch' or 'spikingjelly', got {host!r}")
 
 
 def mlp_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
     """The reference spiking MLP for sequences, for ``host``."""
-    if host == "snntorch":
-        return SnnTorchMLP(surrogate, **options)
-    if host == "spikingjelly":
-        return SpikingJellyMLP(surrogate, **options)
-    raise ValueError(f"host must be 'snntorch' or 'spikingjelly', got {host!r}")
+    return _for_host(host, SnnTorchMLP, SpikingJellyMLP)(surrogate, **options)
 
 
 def conv_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
     """The reference conv SNN for ``host`` ("snntorch" or "spikingjelly")."""
-    if host == "snntorch":
-        return SnnTorchConvNet(surrogate, **options)
-    if host == "spikingjelly":
-        return SpikingJellyConvNet(surrogate, **options)
-    raise ValueError(f"host must be 'snntorch' or 'spikingjelly', got {host!r}")
+    return _for_host(host, SnnTorchConvNet, SpikingJellyConvNet)(surrogate, **options)
