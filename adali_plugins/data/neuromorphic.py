@@ -104,6 +104,16 @@ def _frames(
     return events_to_frames(events, n_frames=time_steps, height=height, width=width)
 
 
+def _dvs128_frames(ev: Any, time_steps: int, downsample: int) -> torch.Tensor:
+    """Frames of one DVS128 sample from its ``t``, ``x``, ``y``, ``p`` columns."""
+    return _frames(
+        _events(ev["t"], ev["x"], ev["y"], ev["p"]),
+        DVS128_SENSOR,
+        time_steps,
+        downsample,
+    )
+
+
 def _check(time_steps: int, downsample: int) -> None:
     if isinstance(time_steps, bool) or int(time_steps) != time_steps or time_steps < 1:
         raise ValueError(f"time_steps must be a positive integer, got {time_steps}")
@@ -323,22 +333,13 @@ def load_dvs_gesture(
             cache[path] = read_aedat3_polarity(path)
         ev = cache[path]
         ev = ev[(ev["t"] >= start) & (ev["t"] < end)]
-        return _frames(
-            _events(ev["t"], ev["x"], ev["y"], ev["p"]),
-            DVS128_SENSOR,
-            time_steps,
-            downsample,
-        )
+        return _dvs128_frames(ev, time_steps, downsample)
 
     def read_npy(path: Path) -> torch.Tensor:
         rows = np.load(path)
-        x, y, p, t = (rows[:, i] for i in range(4))
-        return _frames(
-            _events(t, x.astype(np.int16), y.astype(np.int16), p),
-            DVS128_SENSOR,
-            time_steps,
-            downsample,
-        )
+        ev = {"x": rows[:, 0].astype(np.int16), "y": rows[:, 1].astype(np.int16)}
+        ev.update(p=rows[:, 2], t=rows[:, 3])
+        return _dvs128_frames(ev, time_steps, downsample)
 
     train, test = listing
     read = read_cut if original else read_npy
@@ -374,13 +375,7 @@ def load_cifar10_dvs(
         raise _missing("CIFAR10-DVS", root, "<class>/*.aedat for the ten classes")
 
     def read(path: Path) -> torch.Tensor:
-        ev = read_aedat2_dvs128(path)
-        return _frames(
-            _events(ev["t"], ev["x"], ev["y"], ev["p"]),
-            DVS128_SENSOR,
-            time_steps,
-            downsample,
-        )
+        return _dvs128_frames(read_aedat2_dvs128(path), time_steps, downsample)
 
     return _split(train, test, read, train_limit, test_limit, seed)
 
