@@ -9,7 +9,12 @@ import torch
 import torch._dynamo as dynamo
 
 from adali_plugins import kernels
-from adali_plugins.surrogate import adali_spike
+from adali_plugins.surrogate import (
+    adali_spike,
+    grad_from_heights,
+    heaviside,
+    region_code,
+)
 
 
 def _window(left=0.6, right=1.2, lo=0.9, hi=0.4):
@@ -31,10 +36,9 @@ def _run(x, window, inclusive):
     return out, x.grad
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("inclusive", [True, False], ids=["ge", "gt"])
-def test_compiled_equals_eager_exactly(dtype, inclusive):
-    x, window = _inputs(dtype), _window()
+def test_compiled_equals_eager_exactly(inclusive):
+    x, window = _inputs(torch.float32), _window()
     eager = _run(x, window, inclusive)
     with kernels.compiled(True):
         assert kernels.applies_to(x)
@@ -42,6 +46,30 @@ def test_compiled_equals_eager_exactly(dtype, inclusive):
         assert kernels.compiled_enabled(), "the kernels failed to build"
     assert torch.equal(fused[0], eager[0])
     assert torch.equal(fused[1], eager[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("inclusive", [True, False], ids=["ge", "gt"])
+def test_kernels_match_eager_in_half_precision(dtype, inclusive):
+    x, window = _inputs(dtype), _window()
+    left, right, h_lo, h_hi = window.to(dtype).unbind()
+    fns = kernels._compiled()
+    assert fns is not None, "the kernels failed to build"
+    spike, code = fns["ge" if inclusive else "gt"](x, left, right)
+    assert torch.equal(spike, heaviside(x, inclusive=inclusive))
+    assert torch.equal(code, region_code(x, left.item(), right.item()))
+    up = torch.linspace(0.5, 1.5, x.numel()).to(dtype)
+    expected = grad_from_heights(up, code, h_lo.item(), h_hi.item())
+    assert torch.equal(fns["grad"](up, code, h_lo, h_hi), expected)
+
+
+def test_half_precision_stays_eager_on_the_cpu():
+    with kernels.compiled(True):
+        assert kernels.applies_to(torch.zeros(kernels.MIN_ELEMENTS))
+        for dtype in (torch.bfloat16, torch.float16):
+            assert not kernels.applies_to(
+                torch.zeros(kernels.MIN_ELEMENTS, dtype=dtype)
+            )
 
 
 def test_moving_window_does_not_recompile():
