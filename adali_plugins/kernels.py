@@ -145,7 +145,7 @@ def grad_from_code(
     grad: torch.Tensor, code: torch.Tensor, h_lo: torch.Tensor, h_hi: torch.Tensor
 ) -> torch.Tensor | None:
     """Compiled ``grad * g(x)`` from the code, or None when compiled kernels are off."""
-    fns = _compiled() if applies_to(code) else None
+    fns = _compiled() if applies_to(grad) else None
     if fns is None:
         return None
     try:

@@ -106,3 +106,14 @@ def test_switch_is_scoped():
     with kernels.compiled(True):
         assert kernels.compiled_enabled()
     assert not kernels.compiled_enabled()
+
+
+def test_both_passes_take_the_kernels_for_float32():
+    x = torch.linspace(-2, 2, kernels.MIN_ELEMENTS)
+    left, right = torch.tensor(0.5), torch.tensor(1.5)
+    with kernels.compiled(True):
+        fused = kernels.spike_and_code(x, left, right, inclusive=False)
+        assert fused is not None
+        grad = kernels.grad_from_code(torch.ones_like(x), fused[1], left, right)
+        assert grad is not None
+    assert grad.dtype == torch.float32
