@@ -3,6 +3,7 @@
     python -m adali_plugins.bench                   # 64K, 2M and 16M elements
     python -m adali_plugins.bench --sizes 2M --json bench.json
     python -m adali_plugins.bench --step            # whole training steps too
+    python -m adali_plugins.bench --step-only --step-repeats 41
 
 Every candidate runs in the same process on the same tensor, timed in
 interleaved rounds (one run of each candidate per round); each figure is the
@@ -473,25 +474,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="write all results to this file")
     parser.add_argument("--step", action="store_true", help="also time training steps")
     parser.add_argument(
+        "--step-only", action="store_true", help="time training steps, no surrogates"
+    )
+    parser.add_argument(
+        "--step-repeats", type=int, default=15, help="rounds of training steps"
+    )
+    parser.add_argument(
         "--monitor", action="store_true", help="with --step: monitor on/off"
     )
     parser.add_argument("--step-size", type=int, default=28, help="input height/width")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or args.step_repeats < 1:
+        parser.error("--repeats and --step-repeats must be at least 1")
+    try:
+        sizes = [parse_size(s) for s in args.sizes]
+    except ValueError as err:
+        parser.error(f"--sizes: {err}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = bench_surrogates(
-        [parse_size(s) for s in args.sizes],
-        dtypes=tuple(DTYPES[d] for d in args.dtypes),
-        repeats=args.repeats,
-        device=args.device,
-    )
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, device {args.device}")
-    print(format_table(results))
+    results: list[SurrogateResult] = []
+    if not args.step_only:
+        results = bench_surrogates(
+            sizes,
+            dtypes=tuple(DTYPES[d] for d in args.dtypes),
+            repeats=args.repeats,
+            device=args.device,
+        )
+        print(format_table(results))
     steps: list[StepResult] = []
-    if args.step:
+    if args.step or args.step_only:
         steps = bench_training_steps(
-            size=args.step_size, monitor=args.monitor, device=args.device
+            size=args.step_size,
+            repeats=args.step_repeats,
+            monitor=args.monitor,
+            device=args.device,
         )
         print()
         print(format_step_table(steps))
