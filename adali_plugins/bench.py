@@ -10,8 +10,8 @@ interleaved rounds (one run of each candidate per round); each figure is the
 median of ``--repeats`` rounds after warm-up, and ratios are against the fastest
 built-in of the same host (the host's default surrogate for training steps).
 "Saved" is what the autograd graph keeps for backward, found with
-``saved_tensors_hooks``; "peak" is the most memory a training step holds above
-what it started with (:func:`step_peak_bytes`).
+``saved_tensors_hooks``; "peak" is the most memory held at once by the tensors
+a training step allocates (:func:`step_peak_bytes`).
 """
 
 from __future__ import annotations
@@ -87,18 +87,8 @@ def candidates() -> dict[str, dict[str, Surrogate]]:
 
 def saved_bytes_per_element(fn: Surrogate, x: torch.Tensor) -> float:
     """Bytes the autograd graph keeps for backward, per input element."""
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.numel() > 1:
-            seen[id(t)] = t.numel() * t.element_size()
-        return t
-
     x = x.detach().requires_grad_()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn(x)
-    del out
-    return sum(seen.values()) / x.numel()
+    return saved_for_backward(lambda: fn(x)) / x.numel()
 
 
 def interleaved_medians(
