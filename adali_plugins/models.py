@@ -47,6 +47,23 @@ def _conv_layers(
     ]
 
 
+def _mlp_layers(
+    lib: Any,
+    lif: Callable[[], nn.Module],
+    in_features: int,
+    hidden: tuple[int, int],
+    classes: int,
+) -> list[nn.Module]:
+    """linear-LIF, linear-LIF, linear, built from ``lib`` like :func:`_conv_layers`."""
+    return [
+        lib.Linear(in_features, hidden[0]),
+        lif(),
+        lib.Linear(hidden[0], hidden[1]),
+        lif(),
+        lib.Linear(hidden[1], classes),
+    ]
+
+
 class _SnnTorchLoop(nn.Module):
     """Resets every snnTorch neuron, then steps ``features`` and the ``out``
     neuron over the leading time axis (snnTorch's usual per-step loop)."""
@@ -150,13 +167,8 @@ class SnnTorchMLP(_SnnTorchLoop):
         def lif() -> nn.Module:
             return snn.Leaky(beta=beta, spike_grad=surrogate(), init_hidden=True)
 
-        self.features = nn.Sequential(
-            nn.Linear(in_features, hidden[0]),
-            lif(),
-            nn.Linear(hidden[0], hidden[1]),
-            lif(),
-            nn.Linear(hidden[1], classes),
-        )
+        layers = _mlp_layers(nn, lif, in_features, hidden, classes)
+        self.features = nn.Sequential(*layers)
         self.out = lif()
 
 
@@ -189,14 +201,8 @@ class SpikingJellyMLP(_SpikingJellyNet):
                 surrogate_function=surrogate(),
             )
 
-        self.net = nn.Sequential(
-            layer.Linear(in_features, hidden[0]),
-            lif(),
-            layer.Linear(hidden[0], hidden[1]),
-            lif(),
-            layer.Linear(hidden[1], classes),
-            lif(),
-        )
+        layers = _mlp_layers(layer, lif, in_features, hidden, classes)
+        self.net = nn.Sequential(*layers, lif())
         functional.set_step_mode(self.net, "m")
 
 
