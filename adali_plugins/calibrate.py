@@ -36,7 +36,7 @@ from typing import Literal
 from torch import nn
 
 from .monitor import MembraneMonitor
-from .schedule import check_finite, width_factor
+from .schedule import check_finite
 from .state import AdaLiState
 from .stats import counts_in_window, side_quantile
 
@@ -200,7 +200,7 @@ def _plan(
     area = p.alpha + p.beta
     left, right, alpha, beta = p.left, p.right, p.alpha, p.beta
     clipped = False
-    f = width_factor(float(surrogate.progress), p.p, p.schedule)  # type: ignore[attr-defined]
+    progress = float(surrogate.progress)  # type: ignore[attr-defined]
     n_below, n_above = float(state["window"][1]), float(state["window"][2])
     if mode in ("window", "both"):
         new_left, clip_lo = side_quantile(
@@ -228,8 +228,9 @@ def _plan(
                 cov,
                 (monitor.spec.lo, monitor.spec.hi),
             )
+        now = p.with_changes(left=left, right=right).window(progress)
         n_below, n_above = counts_in_window(
-            state, monitor.spec, left=left * f, right=right * f
+            state, monitor.spec, left=now.left, right=now.right
         )
     if mode in ("mass", "both"):
         inside = n_below + n_above

@@ -3,10 +3,10 @@
 Progress is computed in closed form from a counter, never accumulated, so a
 resumed run lands on exactly the same window:
 
-* per epoch (default): ``step()`` once at the end of each epoch; progress
-  ``q = epoch / (total_epochs - 1)``;
-* per iteration (``steps_per_epoch=N``): ``step()`` after each batch; progress
-  ``q = (iteration / N) / (total_epochs - 1)``, a fractional epoch.
+* per epoch (default): ``step()`` once at the end of each epoch; every layer
+  moves to the next epoch by its own schedule's law (``set_epoch``);
+* per iteration (``steps_per_epoch=N``): ``step()`` after each batch; the
+  epoch is the fraction ``iteration / N``.
 
 ``state_dict()`` holds only numbers (no callables), like torch's schedulers.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from torch import nn
 
-from .attach import set_progress
-from .schedule import progress_from_epoch
+from .attach import adali_modules, set_epoch
+from .schedule import check_epoch
 
 
 class AdaLiScheduler:
@@ -36,6 +36,8 @@ class AdaLiScheduler:
         steps_per_epoch: batches per epoch for per-iteration progress; None for
             per-epoch steps.
         last_epoch: the counter to start from (-1 starts fresh, like torch).
+        strict: False makes ``step()`` a no-op on a model without AdaLi, so one
+            training loop serves AdaLi and built-in baselines alike.
     """
 
     def __init__(
@@ -45,21 +47,15 @@ class AdaLiScheduler:
         *,
         steps_per_epoch: int | None = None,
         last_epoch: int = -1,
+        strict: bool = True,
     ) -> None:
-        progress_from_epoch(0, total_epochs)
-        if steps_per_epoch is not None and (
-            isinstance(steps_per_epoch, bool)
-            or not isinstance(steps_per_epoch, int)
-            or steps_per_epoch < 1
-        ):
-            raise ValueError(
-                f"steps_per_epoch must be an int >= 1 or None, got {steps_per_epoch!r}"
-            )
+        check_epoch(0, total_epochs)
+        _check_steps(steps_per_epoch)
         self.model = model
         self.total_epochs = total_epochs
         self.steps_per_epoch = steps_per_epoch
         self.last_epoch = max(int(last_epoch), -1)
-        self._last_progress = 0.0
+        self.strict = strict
         self.step()
 
     @property
@@ -71,16 +67,19 @@ class AdaLiScheduler:
     def step(self) -> None:
         """Advance one epoch (or one iteration with ``steps_per_epoch``)."""
         self.last_epoch += 1
-        self._apply()
+        try:
+            self._apply()
+        except Exception:
+            self.last_epoch -= 1
+            raise
 
     def _apply(self) -> None:
-        q = progress_from_epoch(self.epoch, self.total_epochs)
-        set_progress(self.model, q)
-        self._last_progress = q
+        set_epoch(self.model, self.epoch, self.total_epochs, strict=self.strict)
 
     def get_last_progress(self) -> float:
-        """Progress q in [0, 1] applied by the last ``step()``."""
-        return self._last_progress
+        """The progress of the model's first AdaLi layer (0.0 without AdaLi)."""
+        found = adali_modules(self.model)
+        return float(found[0][1].progress) if found else 0.0
 
     def state_dict(self) -> dict[str, Any]:
         """Counters only: ``last_epoch``, ``total_epochs``, ``steps_per_epoch``."""
@@ -91,9 +90,34 @@ class AdaLiScheduler:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the counters and re-apply the window they imply."""
-        progress_from_epoch(0, state_dict["total_epochs"])
-        self.total_epochs = state_dict["total_epochs"]
-        self.steps_per_epoch = state_dict["steps_per_epoch"]
-        self.last_epoch = state_dict["last_epoch"]
-        self._apply()
+        """Restore the counters and re-apply the window they imply.
+
+        Everything is checked, and every layer's window computed, before the
+        counters or any layer change.
+        """
+        missing = {"last_epoch", "total_epochs", "steps_per_epoch"} - set(state_dict)
+        if missing:
+            raise ValueError(f"scheduler state_dict lacks {sorted(missing)}")
+        total, steps, last = (
+            state_dict["total_epochs"],
+            state_dict["steps_per_epoch"],
+            state_dict["last_epoch"],
+        )
+        check_epoch(0, total)
+        _check_steps(steps)
+        if isinstance(last, bool) or not isinstance(last, int) or last < -1:
+            raise ValueError(f"last_epoch must be an int >= -1, got {last!r}")
+        epoch = min(last / (steps or 1), float(total - 1))
+        set_epoch(self.model, max(epoch, 0.0), total, strict=self.strict)
+        self.total_epochs, self.steps_per_epoch, self.last_epoch = total, steps, last
+
+
+def _check_steps(steps_per_epoch: object) -> None:
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool)
+        or not isinstance(steps_per_epoch, int)
+        or steps_per_epoch < 1
+    ):
+        raise ValueError(
+            f"steps_per_epoch must be an int >= 1 or None, got {steps_per_epoch!r}"
+        )

@@ -34,7 +34,7 @@ from snntorch._neurons import SpikingNeuron  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
-from .schedule import AdaLiParams, KeepMode, Schedule  # noqa: E402
+from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState  # noqa: E402
 from .surrogate import adali_spike, heaviside  # noqa: E402
 
@@ -82,24 +82,31 @@ class AdaLi(AdaLiState, nn.Module):
 
 def adali(
     *,
-    alpha: float = 0.5,
-    beta: float = 0.5,
-    left: float = 0.5,
-    right: float = 1.5,
-    p: float = 0.2,
-    schedule: Schedule = "linear",
-    keep: KeepMode = "area",
-    max_height: float | None = None,
+    alpha: float = DEFAULTS.alpha,
+    beta: float = DEFAULTS.beta,
+    left: float = DEFAULTS.left,
+    right: float = DEFAULTS.right,
+    left_final: float | None = DEFAULTS.left_final,
+    right_final: float | None = DEFAULTS.right_final,
+    p: float | None = DEFAULTS.p,
+    schedule: Schedule = DEFAULTS.schedule,
+    keep: KeepMode = DEFAULTS.keep,
+    max_height: float | None = DEFAULTS.max_height,
 ) -> AdaLi:
     """AdaLi surrogate for snnTorch, like ``snntorch.surrogate.atan()``.
 
     Args:
         alpha: gradient mass below threshold (>= 0).
         beta: gradient mass at or above threshold (>= 0); not the membrane decay.
-        left: initial half-width L0 of the window below threshold (> 0).
-        right: initial half-width R0 of the window above threshold (> 0).
-        p: final width ratio f(1) in (0, 1].
-        schedule: ``"linear"``, ``"cosine"``, ``"exp"``, ``"step"`` or ``q -> f``.
+        left: initial half-width of the window below threshold (> 0).
+        right: initial half-width of the window above threshold (> 0).
+        left_final: final half-width below threshold (> 0); None: ``p * left``
+            if ``p`` is given, else 0.3 (the released code's).
+        right_final: final half-width above threshold, likewise.
+        p: final width as a ratio of the initial one, in (0, 1] (ours).
+        schedule: ``"log"`` (released default), ``"linear"``, ``"sqrt"``,
+            ``"fixed"``; ours: ``"linear_lagfree"``, ``"cosine"``, ``"exp"``,
+            ``"step"``, or a callable ``q -> factor``.
         keep: ``"area"`` (heights grow as the window narrows) or ``"height"``.
         max_height: optional cap (> 0) on both heights, against explosion.
 
@@ -111,6 +118,8 @@ def adali(
         beta=beta,
         left=left,
         right=right,
+        left_final=left_final,
+        right_final=right_final,
         p=p,
         schedule=schedule,
         keep=keep,

@@ -10,8 +10,8 @@ import torch
 
 
 def reference_factor(q: float, p: float, schedule: str) -> float:
-    """Width factor f(q), restated from SPEC §1 independently of schedule.py."""
-    if schedule == "linear":
+    """Width factor f(q) of our lag-free schedules, restated independently."""
+    if schedule == "linear_lagfree":
         return 1 - (1 - p) * q
     if schedule == "cosine":
         return p + (1 - p) * (1 + math.cos(math.pi * q)) / 2

@@ -98,7 +98,9 @@ def test_registered_in_host_namespace_without_shadowing():
 @pytest.mark.parametrize("neuron", ["Leaky", "Synaptic"])
 @pytest.mark.parametrize("epoch", [0, 2, 4])
 def test_one_step_analytic_derivative(neuron, epoch):
-    g = adali(alpha=0.7, beta=0.3, left=0.8, right=1.2, p=0.25)
+    g = adali(
+        alpha=0.7, beta=0.3, left=0.8, right=1.2, p=0.25, schedule="linear_lagfree"
+    )
     g.set_epoch(epoch, 5)
     make = {
         "Leaky": lambda: snn.Leaky(beta=0.9, threshold=1.0, spike_grad=g),
@@ -119,7 +121,7 @@ def test_one_step_analytic_derivative(neuron, epoch):
         right=1.2,
         p=0.25,
         q=epoch / 4,
-        schedule="linear",
+        schedule="linear_lagfree",
         keep="area",
     )
     torch.testing.assert_close(x.grad, torch.from_numpy(expected), rtol=0, atol=1e-12)

@@ -25,7 +25,7 @@ def _expected(x, epoch, total=5):
         reference_grad(
             np.asarray(x),
             q=epoch / (total - 1),
-            schedule="linear",
+            schedule="linear_lagfree",
             keep="area",
             **PARAMS,
         )
@@ -66,7 +66,7 @@ CASES = [(n, m, e) for n in NODES for m in ("s", "m") for e in (0, 2, 4)]
 )
 def test_one_step_analytic_derivative(node, step_mode, epoch):
     make, gain = NODES[node]
-    g = AdaLi(**PARAMS)
+    g = AdaLi(**PARAMS, schedule="linear_lagfree")
     g.set_epoch(epoch, 5)
     w = g.current_window()
     x = boundary_free_grid(
@@ -128,7 +128,7 @@ def test_cuda_codes_equality_follows_window():
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 @pytest.mark.parametrize("epoch", [0, 3])
 def test_cuda_float_source_computes_the_derivative(tmp_path, epoch):
-    g = AdaLi(**PARAMS)
+    g = AdaLi(**PARAMS, schedule="linear_lagfree")
     g.set_epoch(epoch, 5)
     body = g.cuda_codes(y="const float grad", x="over_th", dtype="float")
     fp32 = g.cuda_code(x="over_th", y="grad2", dtype="fp32")
@@ -160,7 +160,7 @@ def test_cuda_float_source_computes_the_derivative(tmp_path, epoch):
 
 
 def test_cuda_half2_source_uses_current_window():
-    g = AdaLi(**PARAMS)
+    g = AdaLi(**PARAMS, schedule="linear_lagfree")
     code = g.cuda_code(x="over_th", y="grad", dtype="fp16")
     w = g.current_window()
     assert f"__float2half2_rn(-{w.left!r}f)" in code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -81,7 +83,7 @@ def test_attach_params_apply_to_every_layer():
 
 
 def test_attach_without_params_keeps_existing_adali_settings_and_splits():
-    shared = adali(alpha=0.2, beta=0.8, p=0.4)
+    shared = adali(alpha=0.2, beta=0.8, p=0.4, schedule="linear_lagfree")
     shared.set_epoch(2, 5)
     net = snntorch_tutorial_net(shared)
     handle = ap.attach(net)
@@ -174,14 +176,40 @@ def test_set_epoch_without_adali_is_a_clear_error():
         ap.set_epoch(sj_net(), 0, 3)
 
 
+def test_set_epoch_without_adali_strict_false_is_a_no_op():
+    assert ap.set_epoch(sj_net(), 0, 3, strict=False) == 0
+    assert ap.set_progress(sj_net(), 0.5, strict=False) == 0
+
+
 def test_set_epoch_moves_every_layer_and_validates_first():
     net = sj_net()
-    ap.attach(net)
-    assert ap.set_epoch(net, 2, 5) == 0.5
+    ap.attach(net, schedule="linear_lagfree")
+    assert ap.set_epoch(net, 2, 5) == 2
     assert all(float(s.progress) == 0.5 for s in _surrogates(net))
     with pytest.raises(ValueError, match="epoch"):
-        ap.set_epoch(net, 5, 5)
+        ap.set_epoch(net, 6, 5)
     assert all(float(s.progress) == 0.5 for s in _surrogates(net))
+
+
+def test_set_epoch_uses_each_layers_own_law():
+    net = sj_net()
+    ap.attach(net)
+    layers = _surrogates(net)
+    layers[1].set_params(schedule="linear")
+    ap.set_epoch(net, 3, 5)
+    assert float(layers[0].progress) == pytest.approx(math.log(3) / math.log(5))
+    assert float(layers[1].progress) == pytest.approx(0.5)
+
+
+def test_set_epoch_failing_on_a_later_layer_moves_no_layer():
+    net = sj_net()
+    ap.attach(net, schedule="linear_lagfree")
+    layers = _surrogates(net)
+    layers[1].set_params(schedule=lambda q: 1.0 if q < 0.6 else math.nan)
+    ap.set_epoch(net, 1, 5)
+    with pytest.raises(ValueError, match="no layer was moved"):
+        ap.set_epoch(net, 4, 5)
+    assert [float(s.progress) for s in layers] == [0.25, 0.25]
 
 
 def test_registry_covers_every_host_neuron_class():

@@ -23,7 +23,7 @@ DYNAMICS = {
 
 def window_at(epoch: int, total: int = 5) -> torch.Tensor:
     """``[L, R, h_lo, h_hi]`` of the linear, area-keeping schedule at ``epoch``."""
-    f = reference_factor(epoch / (total - 1), P, "linear")
+    f = reference_factor(epoch / (total - 1), P, "linear_lagfree")
     left, right = LEFT * f, RIGHT * f
     return torch.tensor([left, right, ALPHA / left, BETA / right], dtype=torch.float64)
 

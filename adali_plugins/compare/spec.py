@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..schedule import AdaLiParams
 from .baselines import BASELINES
 from .baselines import make as make_baseline
 
@@ -21,16 +22,8 @@ BUILTINS: dict[str, tuple[str, ...]] = {
 }
 """The host built-ins compared by default (SpikingJelly's ``Rect`` is rectangular)."""
 
-ADALI_OPTIONS = {
-    "alpha",
-    "beta",
-    "left",
-    "right",
-    "p",
-    "schedule",
-    "keep",
-    "max_height",
-}
+ADALI_OPTIONS = {f.name for f in fields(AdaLiParams)}
+"""AdaLi's own options, read from the one definition in ``schedule.py``."""
 HARNESS_OPTIONS = {"calibrate", "coverage"}
 
 
