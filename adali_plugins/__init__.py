@@ -44,7 +44,7 @@ from .hosts import MissingHostError, installed_hosts
 from .monitor import MembraneMonitor, MonitorSummary
 from .schedule import KEEP_MODES, SCHEDULES, AdaLiParams, Window
 from .scheduler import AdaLiScheduler
-from .state import AdaLiState
+from .state import AdaLiState, AdaLiStateError, strip_adali
 
 __version__ = "0.1.0"
 
@@ -54,6 +54,7 @@ __all__ = [
     "AdaLiParams",
     "AdaLiScheduler",
     "AdaLiState",
+    "AdaLiStateError",
     "AttachError",
     "AttachHandle",
     "CalibrationCallback",
@@ -77,5 +78,6 @@ __all__ = [
     "set_epoch",
     "set_progress",
     "spiking_layers",
+    "strip_adali",
     "training_state",
 ]

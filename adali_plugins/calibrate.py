@@ -74,6 +74,11 @@ class CalibrationResult:
     n_above: float
     clipped: bool
 
+    @property
+    def silent(self) -> bool:
+        """No recorded potential inside the new window: the layer gets no gradient."""
+        return self.n_below + self.n_above == 0
+
     def as_dict(self) -> dict[str, object]:
         return {
             "layer": self.layer,
@@ -85,6 +90,7 @@ class CalibrationResult:
             "n_below": self.n_below,
             "n_above": self.n_above,
             "clipped": self.clipped,
+            "silent": self.silent,
             **{f"previous_{k}": v for k, v in self.previous.items()},
         }
 
@@ -170,6 +176,12 @@ def calibrate(
             alpha=plan.alpha, beta=plan.beta, left=plan.left, right=plan.right
         )
         results[plan.layer] = plan
+        if plan.silent:
+            logger.warning(
+                "%s stays silent after calibration: none of its recorded potentials "
+                "is inside the window, so it gets no surrogate gradient",
+                plan.layer,
+            )
         logger.info(
             "calibrate %s %s: alpha %.4g->%.4g beta %.4g->%.4g "
             "left %.4g->%.4g right %.4g->%.4g",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -356,16 +357,25 @@ class AdaLiState:
 
 
 def _validate_once(state_dict: dict[str, Any], current: AdaLiParams) -> None:
-    """Validate every AdaLi group once per ``load_state_dict`` call.
+    """Validate every AdaLi group of the whole incoming ``state_dict`` once.
 
-    ``nn.Module.load_state_dict`` hands every module the same private copy of
-    the incoming dict; a mark on that copy lets the first AdaLi layer check all
-    layers and the others skip the check.
+    ``nn.Module.load_state_dict`` hands each module only its own slice of the
+    dict, so the first AdaLi layer to load looks up the whole dict in the
+    outermost ``load_state_dict`` call, checks every AdaLi group in it, and
+    marks it so that the other layers skip the check.
     """
-    if getattr(state_dict, "_adali_checked", False):
+    whole = state_dict
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "load_state_dict":
+            candidate = frame.f_locals.get("state_dict")
+            if isinstance(candidate, Mapping):
+                whole = candidate  # type: ignore[assignment]
+        frame = frame.f_back
+    if getattr(whole, "_adali_checked", False):
         return
-    validate_state_dict(state_dict, current)
+    validate_state_dict(whole, current)
     try:
-        state_dict._adali_checked = True  # type: ignore[attr-defined]
+        whole._adali_checked = True  # type: ignore[attr-defined]
     except AttributeError:  # a plain dict handed in directly: check every time
         pass

@@ -248,8 +248,9 @@ def histogram_quantile(
 def side_quantile(
     state: dict[str, torch.Tensor], spec: HistogramSpec, *, side: str, coverage: float
 ) -> tuple[float, bool]:
-    """Distance from 0 covering ``coverage`` of the values on one side of 0.
+    """Distance from 0 covering at least ``coverage`` of the values on one side.
 
+    The distance is a bin edge, at most one bin width beyond the exact quantile.
     ``side`` is ``"below"`` (x < 0) or ``"above"`` (x >= 0). Returns the distance
     and whether it was clipped at the histogram's range.
     """
@@ -270,9 +271,10 @@ def side_quantile(
     if target > float(cum[-1]):
         return limit, True
     i = int(torch.searchsorted(cum, torch.tensor(target, dtype=torch.float64)))
-    before = float(cum[i - 1]) if i > 0 else 0.0
-    frac = (target - before) / float(bins[i]) if bins[i] > 0 else 0.0
-    return (i + frac) * spec.width, False
+    # The outer edge of the bin that reaches the target: interpolating inside it
+    # would cut a point mass in two (all potentials at rest, x = -threshold, sit
+    # on a bin edge), so the window would cover none of them.
+    return (i + 1) * spec.width, False
 
 
 def counts_in_window(
