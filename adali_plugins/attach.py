@@ -45,6 +45,10 @@ class NoSpikingLayerError(ValueError):
     """The model holds no snnTorch or SpikingJelly spiking neuron."""
 
 
+class WrappedModelError(ValueError):
+    """``attach`` was given a model already wrapped for data parallelism."""
+
+
 class NoAdaLiError(ValueError):
     """The model holds no AdaLi surrogate."""
 
@@ -198,8 +202,16 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
     Raises:
         AttachError: some layers cannot take AdaLi (``strict=True``); nothing changed.
         NoSpikingLayerError: the model has no snnTorch/SpikingJelly spiking neuron.
+        WrappedModelError: the model is already wrapped in DDP / DataParallel.
         ValueError, TypeError: a parameter is invalid or unknown.
     """
+    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        raise WrappedModelError(
+            f"attach AdaLi before wrapping the model in {type(model).__name__}: "
+            "the wrapper only synchronises buffers that existed when it was built, "
+            "so AdaLi's window would drift apart across ranks; call "
+            "attach(model) and then wrap it"
+        )
     chosen = AdaLiParams().with_changes(**params)
     layers = spiking_layers(model)
     problems = _problems(model)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,11 +178,20 @@ class MonitorSummary:
                 return row
         raise KeyError(f"no layer {layer!r}; layers: {[r.layer for r in self.rows]}")
 
+    @property
+    def density(self) -> float:
+        """Computational density averaged over layers, as the authors report it.
+
+        NaN when no layer recorded a potential.
+        """
+        values = [r.density for r in self.rows if r.count]
+        return sum(values) / len(values) if values else math.nan
+
     def table(self) -> str:
         """A terminal table, one line per layer."""
         head = (
             f"{'layer':<22}{'neuron':<18}{'surrogate':<12}{'count':>10}{'mean':>8}"
-            f"{'std':>7}{'q05':>7}{'q50':>7}{'q95':>7}{'in-win':>8}"
+            f"{'std':>7}{'q05':>7}{'q50':>7}{'q95':>7}{'density':>8}"
             f"{'below':>7}{'above':>7}{'nonfin':>7}  window"
         )
         lines = [head, "-" * (len(head) + 16)]
@@ -189,7 +199,7 @@ class MonitorSummary:
             lines.append(
                 f"{r.layer[:21]:<22}{r.neuron[:17]:<18}{r.surrogate[:11]:<12}"
                 f"{r.count:>10}{r.mean:>8.3f}{r.std:>7.3f}{r.quantiles['05']:>7.2f}"
-                f"{r.quantiles['50']:>7.2f}{r.quantiles['95']:>7.2f}{r.in_window:>8.1%}"
+                f"{r.quantiles['50']:>7.2f}{r.quantiles['95']:>7.2f}{r.density:>8.1%}"
                 f"{r.share['outside_below']:>7.1%}{r.share['outside_above']:>7.1%}"
                 f"{r.nan + r.inf:>7}  [-{r.window_left:.3g}, {r.window_right:.3g}]"
             )

@@ -35,7 +35,7 @@ from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
 from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
-from .state import AdaLiState  # noqa: E402
+from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_spike, heaviside  # noqa: E402
 
 __all__ = ["AdaLi", "adali"]
@@ -72,6 +72,7 @@ class AdaLi(AdaLiState, nn.Module):
         self._init_adali(params if params is not None else AdaLiParams())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        refuse_tracing()
         if not torch.compiler.is_compiling() and _result_is_detached():
             return heaviside(x, inclusive=False)
         return adali_spike(x, self.window, inclusive=False)

@@ -48,7 +48,7 @@ from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noq
 from .lif import adali_lif_multi_step  # noqa: E402
 from .registry import register_neuron  # noqa: E402
 from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
-from .state import AdaLiState  # noqa: E402
+from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
 
 __all__ = ["LEGACY", "AdaLi", "fast_lif_enabled", "set_fast_lif"]
@@ -140,6 +140,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         return grad_output * adali_grad(x, left, right, h_lo, h_hi)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        refuse_tracing()
         if self.spiking:
             return self.spiking_function(x, self.window)
         return self.primitive_function(x, self.window)
@@ -272,6 +273,7 @@ def _fast(
         return False
     if type(surrogate_function) is not AdaLi or not surrogate_function.spiking:
         return False
+    refuse_tracing()
     if _hooked(surrogate_function):
         return False
     if not (isinstance(x_seq, torch.Tensor) and isinstance(v, torch.Tensor)):

@@ -68,6 +68,23 @@ _LEGACY_SCHEDULES = {"linear": "linear_lagfree"}
 """Schedule names of checkpoints written before 0.2, in today's names."""
 
 
+TORCHSCRIPT_UNSUPPORTED = (
+    "AdaLi does not support TorchScript (torch.jit.script / torch.jit.trace): "
+    "its gradient is a custom autograd.Function whose window lives in buffers; "
+    "train in eager mode or with torch.compile, which AdaLi supports"
+)
+
+
+class TorchScriptUnsupportedError(RuntimeError):
+    """TorchScript was asked to compile or trace an AdaLi surrogate."""
+
+
+def refuse_tracing() -> None:
+    """Raise a clear error under ``torch.jit.trace`` (call from ``forward``)."""
+    if not torch.compiler.is_compiling() and torch.jit.is_tracing():
+        raise TorchScriptUnsupportedError(TORCHSCRIPT_UNSUPPORTED)
+
+
 class AdaLiStateError(ValueError):
     """A ``state_dict`` holds AdaLi entries that are invalid; nothing was loaded."""
 
@@ -329,6 +346,10 @@ class AdaLiState:
             )
         params, progress = params_from_entries(entries, before)
         self._commit(params, before_q if progress is None else progress)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` calls this first: refuse with a clear message."""
+        raise TorchScriptUnsupportedError(TORCHSCRIPT_UNSUPPORTED)
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         """Let ``.to()`` move the buffers but never cast them (``.half()``)."""

@@ -323,6 +323,13 @@ class LayerSummary:
         """Share of finite potentials inside the AdaLi window, both sides."""
         return self.share["inside_below"] + self.share["inside_above"]
 
+    @property
+    def density(self) -> float:
+        """The authors' *computational density*: the share of potentials that
+        get a non-zero surrogate gradient (``in_window``; released code,
+        ``myutils/common.py``)."""
+        return self.in_window
+
     def flat(self) -> dict[str, object]:
         """A flat dict for CSV / JSON rows."""
         row: dict[str, object] = {
@@ -339,6 +346,7 @@ class LayerSummary:
             "inf": self.inf,
             **{f"share_{k}": v for k, v in self.share.items()},
             "in_window": self.in_window,
+            "density": self.density,
             "window_left": self.window_left,
             "window_right": self.window_right,
         }

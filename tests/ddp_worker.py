@@ -68,6 +68,11 @@ def main() -> None:
     net = build()
     if state_in is None:
         model = DDP(net)
+        try:
+            ap.attach(model)
+            refused = ""
+        except ap.WrappedModelError as err:
+            refused = str(err)
         opt = torch.optim.SGD(model.parameters(), lr=0.5)
         x, y = x_all[rank::world], y_all[rank::world]
         for i in range(0, len(y), 16):
@@ -81,8 +86,9 @@ def main() -> None:
         if rank == 0:
             torch.save(net.state_dict(), out + ".weights.pt")
     else:
-        net.load_state_dict(torch.load(state_in))
+        net.load_state_dict(torch.load(state_in, weights_only=True))
         model = net
+        refused = None
     x = x_all if world == 1 else x_all[rank::world]
     with torch.no_grad(), ap.MembraneMonitor(model, time_steps=T) as mon:
         for i in range(0, len(x), 16):
@@ -105,6 +111,7 @@ def main() -> None:
                     | {"layer": p.removeprefix("module.")}
                     for p, r in results.items()
                 },
+                "attach_refused": refused,
                 "weights_sum": float(
                     sum(p.detach().double().sum() for p in net.parameters())
                 ),

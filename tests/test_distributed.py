@@ -44,6 +44,8 @@ def _launch(world, tmp_path, tag, state_in=None):
 
 def test_two_ranks_agree_and_match_single_process(tmp_path):
     rank0, rank1 = _launch(2, tmp_path, "ddp")
+    for rank in (rank0, rank1):  # attach on a DDP-wrapped model is refused
+        assert "attach AdaLi before wrapping" in rank["attach_refused"]
     assert rank0["weights_sum"] == rank1["weights_sum"]
     assert rank0["summary"] == rank1["summary"]
     assert rank0["hist"] == rank1["hist"]

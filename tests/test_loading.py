@@ -13,7 +13,11 @@ from torch import nn
 
 import adali_plugins as ap
 from adali_plugins.monitor import MembraneMonitor
-from adali_plugins.state import AdaLiState, AdaLiStateError
+from adali_plugins.state import (
+    AdaLiState,
+    AdaLiStateError,
+    TorchScriptUnsupportedError,
+)
 
 snn = pytest.importorskip("snntorch")
 sj = pytest.importorskip("spikingjelly.activation_based")
@@ -239,3 +243,23 @@ def test_layer_still_silent_after_calibration_is_named(caplog):
         result = ap.calibrate(net, mon, mode="mass")["0"]
     assert result.silent and result.as_dict()["silent"] is True
     assert "0 stays silent" in caplog.text
+
+
+@pytest.mark.parametrize("host", NETS)
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_torchscript_is_refused_with_a_clear_error(host, how):
+    net = NETS[host]()
+    ap.attach(net)
+    x = torch.randn(3, 2) if host == "snntorch" else torch.randn(4, 3, 2)
+    with pytest.raises(TorchScriptUnsupportedError, match=r"torch\.compile"):
+        if how == "script":
+            torch.jit.script(net)
+        else:
+            torch.jit.trace(net, x)
+
+
+def test_attach_to_a_wrapped_model_is_refused():
+    net = snn_net()
+    with pytest.raises(ap.WrappedModelError, match="before wrapping"):
+        ap.attach(nn.DataParallel(net))
+    assert not _layers(net)
