@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import boundary_free_grid, reference_grad
+from conftest import boundary_free_grid, reference_factor, reference_grad
 
 snn = pytest.importorskip("snntorch")
 from snntorch import surrogate  # noqa: E402
@@ -108,7 +108,8 @@ def test_one_step_analytic_derivative(neuron, epoch):
             alpha=0.8, beta=0.9, threshold=1.0, spike_grad=g
         ),
     }[neuron]
-    x = boundary_free_grid(801, [1.0, 1.0 - 0.8, 1.0 + 1.2], lo=-1, hi=3)
+    f = reference_factor(epoch / 4, 0.25, "linear_lagfree")
+    x = boundary_free_grid(801, [1.0, 1.0 - 0.8 * f, 1.0 + 1.2 * f], lo=-1, hi=3)
     x = x.reshape(1, -1).requires_grad_()
     spk = make()(x)[0]
     assert torch.equal(spk, (x > 1.0).to(x.dtype))

@@ -263,3 +263,50 @@ def test_attach_to_a_wrapped_model_is_refused():
     with pytest.raises(ap.WrappedModelError, match="before wrapping"):
         ap.attach(nn.DataParallel(net))
     assert not _layers(net)
+
+
+def test_defaults_agree_across_every_entry_point():
+    import copy
+    import inspect
+
+    from adali_plugins.compare.spec import parse_surrogate
+    from adali_plugins.schedule import DEFAULTS
+
+    for fn in (adali, AdaLi.__init__):
+        sig = inspect.signature(fn).parameters
+        for name, value in DEFAULTS.__dict__.items():
+            assert sig[name].default == value, (fn, name)
+    built = [adali(), AdaLi()]
+    built += _layers(_attached(snn_net())) + _layers(_attached(sj_net()))
+    for host in NETS:
+        built.append(parse_surrogate("AdaLi").factory(host)())
+    for s in built:
+        assert s.params == DEFAULTS
+        assert (s.current_window().left, s.current_window().right) == (1.5, 1.5)
+    assert copy.deepcopy(built[0]).params == DEFAULTS
+
+
+def _attached(net):
+    ap.attach(net)
+    return net
+
+
+@pytest.mark.parametrize("host", NETS)
+def test_default_schedule_state_travels_mid_schedule(host, tmp_path):
+    import copy
+
+    net = _attached(NETS[host]())
+    ap.set_epoch(net, 37, 100)
+    want = [(s.params, float(s.progress), s.current_window()) for s in _layers(net)]
+    assert want[0][2].left < 1.5 and want[0][1] == pytest.approx(
+        math.log(37) / math.log(100)
+    )
+    fresh = _attached(NETS[host]())
+    fresh.load_state_dict(net.state_dict())
+    torch.save(net, tmp_path / "whole.pt")
+    whole = torch.load(tmp_path / "whole.pt", weights_only=False)  # our own file
+    for other in (fresh, copy.deepcopy(net), whole):
+        got = [
+            (s.params, float(s.progress), s.current_window()) for s in _layers(other)
+        ]
+        assert got == want
