@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,7 +194,7 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
     Without, a layer that already has AdaLi keeps its settings (an
     independent copy if its instance was shared) and the others get defaults.
 
-    >>> handle = attach(model, p=0.3)      # doctest: +SKIP
+    >>> handle = attach(model, schedule="sqrt")  # doctest: +SKIP
     >>> handle.paths                        # doctest: +SKIP
     ['lif1', 'lif2']
     >>> handle.restore()                    # doctest: +SKIP
@@ -205,6 +205,73 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
         WrappedModelError: the model is already wrapped in DDP / DataParallel.
         ValueError, TypeError: a parameter is invalid or unknown.
     """
+    chosen = AdaLiParams().with_changes(**params)
+    uses: Counter[int] = Counter()
+
+    def make(layer: SpikingLayer) -> nn.Module | None:
+        old = layer.surrogate
+        if isinstance(old, AdaLiState) and not params:
+            return None if uses[id(old)] == 1 else copy.deepcopy(old)
+        return layer.family.make(chosen)
+
+    layers = _checked_layers(model, strict)
+    uses.update(id(layer.surrogate) for layer in layers)
+    handle = _replace(model, layers, make)
+    logger.info(
+        "attached AdaLi to %d layer(s): %s", len(handle), [s.path for s in handle]
+    )
+    return handle
+
+
+def replace_surrogates(
+    model: nn.Module,
+    make: Callable[[SpikingLayer], Any],
+    /,
+    *,
+    strict: bool = True,
+) -> AttachHandle:
+    """Give every spiking layer of ``model`` the surrogate ``make(layer)`` returns.
+
+    The general form of ``attach``: ``make`` may return any surrogate the host
+    accepts (a host built-in, a module, a closure), or None to leave that layer
+    as it is. Validated first, nothing changed on error; ``restore()`` on the
+    returned handle puts the originals back.
+
+    Raises:
+        AttachError, NoSpikingLayerError, WrappedModelError: as ``attach``.
+    """
+    return _replace(model, _checked_layers(model, strict), make)
+
+
+def _replace(
+    model: nn.Module, layers: list[SpikingLayer], make: Callable[[SpikingLayer], Any]
+) -> AttachHandle:
+    swaps = []
+    for layer in layers:
+        new = make(layer)
+        if new is None:
+            continue
+        old = layer.surrogate
+        if isinstance(new, nn.Module):
+            new = new.to(
+                _device_of(
+                    old if isinstance(old, nn.Module) else layer.neuron,
+                    layer.neuron,
+                    model,
+                )
+            )
+        swaps.append(Swap(layer.path, layer.neuron, layer.family.attr, old, new))
+    for swap in swaps:
+        _set_surrogate(swap.neuron, swap.attr, swap.after)
+    _notify(model, swaps)
+    problems = _problems(model)
+    for problem in problems:
+        logger.warning("attach skipped %s", problem)
+    return AttachHandle(model, swaps, problems)
+
+
+def _checked_layers(model: nn.Module, strict: bool) -> list[SpikingLayer]:
+    """The spiking layers, after every check that must pass before a change."""
     if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
         raise WrappedModelError(
             f"attach AdaLi before wrapping the model in {type(model).__name__}: "
@@ -212,7 +279,6 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
             "so AdaLi's window would drift apart across ranks; call "
             "attach(model) and then wrap it"
         )
-    chosen = AdaLiParams().with_changes(**params)
     layers = spiking_layers(model)
     problems = _problems(model)
     if problems and strict:
@@ -222,31 +288,7 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
             f"{type(model).__name__} has no snnTorch or SpikingJelly spiking neuron "
             "to attach AdaLi to (layers with surrogate_disable=True are skipped)"
         )
-    uses = Counter(id(layer.surrogate) for layer in layers)
-    swaps = []
-    for layer in layers:
-        old = layer.surrogate
-        if isinstance(old, AdaLiState) and not params:
-            if uses[id(old)] == 1:
-                continue
-            new = copy.deepcopy(old)
-        else:
-            new = layer.family.make(chosen)
-        new = new.to(
-            _device_of(
-                old if isinstance(old, nn.Module) else layer.neuron, layer.neuron, model
-            )
-        )
-        swaps.append(Swap(layer.path, layer.neuron, layer.family.attr, old, new))
-    for swap in swaps:
-        _set_surrogate(swap.neuron, swap.attr, swap.after)
-    _notify(model, swaps)
-    for problem in problems:
-        logger.warning("attach skipped %s", problem)
-    logger.info(
-        "attached AdaLi to %d layer(s): %s", len(swaps), [s.path for s in swaps]
-    )
-    return AttachHandle(model, swaps, problems)
+    return layers
 
 
 def set_epoch(
