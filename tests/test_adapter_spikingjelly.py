@@ -100,7 +100,7 @@ def test_fires_at_threshold_like_spikingjelly():
 
 
 def test_spiking_false_gives_primitive():
-    g = AdaLi(spiking=False)
+    g = AdaLi(left=0.5, right=1.5, spiking=False)
     x = torch.tensor(
         [-5.0, -0.25, 0.0, 0.75, 5.0], dtype=torch.float64, requires_grad=True
     )
@@ -121,7 +121,9 @@ def test_cuda_codes_equality_follows_window():
     g = AdaLi()
     before = g.cuda_codes
     assert before == g.cuda_codes
-    g.set_epoch(1, 3)
+    g.set_epoch(1, 3)  # the released log law: epoch 1 keeps the initial window
+    assert before == g.cuda_codes
+    g.set_epoch(2, 3)
     assert before != g.cuda_codes
 
 

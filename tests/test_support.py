@@ -46,7 +46,7 @@ def test_snntorch_sigmoid_overflow_far_from_threshold_is_ignored():
 def test_adali_window_is_exact():
     from adali_plugins.snntorch import adali
 
-    g = adali(left=0.3, right=0.9, p=0.5)
+    g = adali(left=0.3, right=0.9, p=0.5, schedule="linear_lagfree")
     g.set_epoch(1, 2)
     assert surrogate_window(g) == pytest.approx((0.15, 0.45))
 
