@@ -15,6 +15,7 @@ CASES = {
     "spikingjelly_conv_multistep.py": ["--epochs", "1"],
     "calibrate_then_train.py": ["--epochs", "1"],
     "compare_in_40_lines.py": ["--epochs", "1"],
+    "compare_your_model.py": ["--epochs", "1", "--seeds", "1", "--train-limit", "500"],
     "ddp_two_processes.py": ["--epochs", "1"],
     "calibrated_values_digits.py": ["--batches", "1"],
 }

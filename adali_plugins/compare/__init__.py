@@ -1,11 +1,23 @@
 """The side-by-side comparison harness: AdaLi against the hosts' built-ins.
 
 Run it as ``adali-compare`` or ``python -m adali_plugins.compare``; from code,
-``adali_plugins.compare.main(["--host", "snntorch"])``.
+``adali_plugins.compare.main(["--host", "snntorch"])``. On your own model and
+data: ``adali_plugins.compare.compare(model=..., train=..., test=...)``.
 """
 
 from .cli import main
 from .spec import BUILTINS, SurrogateSpec, parse_surrogate
 from .train import RunConfig, run
+from .user import CompareError, Comparison, compare
 
-__all__ = ["BUILTINS", "RunConfig", "SurrogateSpec", "main", "parse_surrogate", "run"]
+__all__ = [
+    "BUILTINS",
+    "CompareError",
+    "Comparison",
+    "RunConfig",
+    "SurrogateSpec",
+    "compare",
+    "main",
+    "parse_surrogate",
+    "run",
+]
