@@ -22,10 +22,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration_examples"))
-from compare_your_model import Net  # noqa: E402
+from compare_your_model import Net
 
-from adali_plugins.compare import compare  # noqa: E402
-from adali_plugins.data import load_digits_split, load_fashion_mnist  # noqa: E402
+from adali_plugins.compare import compare
+from adali_plugins.data import load_digits_split, load_fashion_mnist
 
 
 def hand_epoch(net: nn.Module, opt, train, test) -> float:
