@@ -83,7 +83,7 @@ class SpikingLayer:
 
 def spiking_layers(model: nn.Module) -> list[SpikingLayer]:
     """Every registered spiking neuron in ``model``, in module order."""
-    load_adapters()
+    load_adapters(model)
     found = []
     for path, module in model.named_modules():
         family = family_of(module)

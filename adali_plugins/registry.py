@@ -70,9 +70,18 @@ def register_neuron(
     )
 
 
-def load_adapters() -> None:
-    """Import the adapter of every installed host, which fills the registry."""
-    for host in installed_hosts():
+def load_adapters(model: nn.Module | None = None) -> None:
+    """Import the adapters that fill the registry for ``model``.
+
+    With a model, only the hosts whose classes it contains (judged by the
+    module a class is defined in), so attaching to an snnTorch model never
+    imports or touches SpikingJelly; without, every installed host.
+    """
+    hosts = installed_hosts()
+    if model is not None:
+        used = {type(m).__module__.partition(".")[0] for m in model.modules()}
+        hosts = [h for h in hosts if h in used]  # host name = its top package
+    for host in hosts:
         adapter(host)
 
 

@@ -15,9 +15,10 @@ not subclass any built-in surrogate: SpikingJelly matches its fused kernels by
 class, and a subclass of ``ATan`` would silently be run as ``ATan``. It also has
 no ``reset`` method, which ``functional.reset_net`` would call.
 
-On spikingjelly 2.0, importing this module also wraps ``functional.lif_multi_step``
-and ``functional.if_multi_step`` (the functions ``LIFNode`` and ``IFNode`` call in
-both step modes; single-step ``lif_step`` / ``if_step`` go through them with T=1).
+On spikingjelly 2.0, building the first ``AdaLi`` (not importing this module)
+wraps ``functional.lif_multi_step`` and ``functional.if_multi_step`` (the
+functions ``LIFNode`` and ``IFNode`` call in both step modes; single-step
+``lif_step`` / ``if_step`` go through them with T=1).
 Without the wrapper SpikingJelly runs an ``AdaLi`` neuron through its per-step
 autograd loop, keeping float potentials for backward; with it, a neuron whose
 surrogate is exactly ``AdaLi`` (spiking, no hooks on it, no ``neuron_storage``
@@ -30,11 +31,12 @@ original functions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .hosts import require
@@ -51,7 +53,7 @@ from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
 
-__all__ = ["LEGACY", "AdaLi", "fast_lif_enabled", "set_fast_lif"]
+__all__ = ["LEGACY", "AdaLi", "fast_lif", "fast_lif_enabled", "set_fast_lif"]
 
 LEGACY = "alpha" in inspect.signature(SurrogateFunctionBase.__init__).parameters
 """True on spikingjelly 0.0.0.0.14, whose base constructor takes ``alpha``."""
@@ -113,6 +115,8 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         else:
             SurrogateFunctionBase.__init__(self, spiking=spiking)
         self._init_adali(params)
+        if _FAST_LIF["wanted"] and not _FAST_LIF["enabled"]:
+            _switch(True)
 
     @classmethod
     def from_params(cls, params: AdaLiParams | None = None) -> AdaLi:
@@ -233,7 +237,7 @@ def invalidate_caches(model: torch.nn.Module) -> None:
 
 
 _FAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_FAST_LIF: dict[str, bool] = {"enabled": False}
+_FAST_LIF: dict[str, bool] = {"enabled": False, "wanted": True}
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
 _HOOK_DICTS = (
     "_forward_hooks",
@@ -397,11 +401,32 @@ def _patch_targets() -> tuple[Any, ...]:
 def set_fast_lif(enabled: bool) -> None:
     """Route ``AdaLi`` LIF/IF neurons through the 1-byte LIF (True) or not (False).
 
-    True (the default after import) installs the wrappers of SpikingJelly's
-    ``lif_multi_step`` / ``if_multi_step``; False puts the original functions
-    back, so ``AdaLi`` neurons run SpikingJelly's own autograd loop. Idempotent.
-    No effect on spikingjelly 0.0.0.0.14, whose neurons keep their own path.
+    Importing this adapter changes nothing in SpikingJelly. The first ``AdaLi``
+    built installs wrappers of SpikingJelly's ``lif_multi_step`` /
+    ``if_multi_step`` that take the fast path for AdaLi neurons only (any other
+    surrogate goes straight to SpikingJelly's function). ``set_fast_lif(False)``
+    puts the original functions back and keeps them there;
+    ``set_fast_lif(True)`` installs the wrappers now. Idempotent. No effect on
+    spikingjelly 0.0.0.0.14, whose neurons keep their own path. See also the
+    scoped :func:`fast_lif`.
     """
+    _FAST_LIF["wanted"] = bool(enabled)
+    _switch(enabled)
+
+
+@contextlib.contextmanager
+def fast_lif(enabled: bool = True) -> Iterator[None]:
+    """Within the block, the fast LIF path is on (or off); restored afterwards."""
+    before = dict(_FAST_LIF)
+    set_fast_lif(enabled)
+    try:
+        yield
+    finally:
+        _FAST_LIF["wanted"] = before["wanted"]
+        _switch(before["enabled"])
+
+
+def _switch(enabled: bool) -> None:
     if LEGACY:
         return
     targets = _patch_targets()
@@ -432,8 +457,6 @@ def fast_lif_enabled() -> bool:
 def _register() -> None:
     if not hasattr(surrogate, "AdaLi"):
         surrogate.AdaLi = AdaLi
-    if not LEGACY and not _ORIGINALS:
-        set_fast_lif(True)
     families = dict.fromkeys(
         ("BaseNode", "SimpleBaseNode", "ActivationAwareIFNode", "GatedLIFNode")
     )

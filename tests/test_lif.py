@@ -499,6 +499,7 @@ def test_set_fast_lif_restores_the_original_functions(sj):
     adapter, functional, _, _ = sj
     from spikingjelly.activation_based.functional import neuron as defining
 
+    adapter.AdaLi()  # the first AdaLi built installs the wrappers
     assert adapter.fast_lif_enabled()
     wrapped = functional.lif_multi_step
     original = wrapped.__wrapped__
@@ -513,6 +514,11 @@ def test_set_fast_lif_restores_the_original_functions(sj):
     adapter.set_fast_lif(True)
     assert functional.lif_multi_step is wrapped and adapter.fast_lif_enabled()
     adapter._register()
+    assert functional.lif_multi_step is wrapped
+    with adapter.fast_lif(False):
+        assert functional.lif_multi_step is original
+        adapter.AdaLi()  # an explicit off is not undone by building AdaLi
+        assert functional.lif_multi_step is original
     assert functional.lif_multi_step is wrapped
 
 

@@ -1,0 +1,55 @@
+"""Nothing happens on import; attaching touches only the model's own host."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow  # each case starts a fresh interpreter
+
+
+def _run(code: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_importing_the_spikingjelly_adapter_patches_nothing():
+    pytest.importorskip("spikingjelly")
+    _run(
+        "from spikingjelly.activation_based import functional\n"
+        "before = functional.lif_multi_step\n"
+        "import adali_plugins.spikingjelly as a\n"
+        "assert functional.lif_multi_step is before\n"
+        "a.AdaLi()\n"
+        "assert a.LEGACY or functional.lif_multi_step is not before\n"
+        "a.set_fast_lif(False)\n"
+        "assert functional.lif_multi_step is before\n"
+    )
+
+
+def test_attaching_to_an_snntorch_model_never_imports_spikingjelly():
+    pytest.importorskip("snntorch")
+    pytest.importorskip("spikingjelly")
+    _run(
+        "import sys\n"
+        "import torch, snntorch as snn\n"
+        "import adali_plugins as ap\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(2, 2),"
+        " snn.Leaky(beta=0.9, init_hidden=True))\n"
+        "ap.attach(net)\n"
+        "ap.MembraneMonitor(net).remove()\n"
+        "assert 'spikingjelly' not in sys.modules, 'spikingjelly imported'\n"
+        "assert 'adali_plugins.spikingjelly' not in sys.modules\n"
+    )
+
+
+def test_importing_the_package_imports_no_host():
+    _run(
+        "import sys\n"
+        "import adali_plugins\n"
+        "assert not {'snntorch', 'spikingjelly'} & set(sys.modules), sys.modules\n"
+    )
