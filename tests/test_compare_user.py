@@ -79,6 +79,7 @@ def tutorial(seed: int) -> nn.Module:
     return BUILT[-1]
 
 
+@pytest.mark.slow
 def test_snntorch_tutorial_net_compared(tmp_path):
     BUILT.clear()
     train, test = loaders(512, 128)
@@ -113,6 +114,7 @@ def test_snntorch_tutorial_net_compared(tmp_path):
     assert '"initial_weights_sha256"' in result.to_json()
 
 
+@pytest.mark.slow
 def test_same_seeds_give_the_same_numbers_and_resume_is_exact(tmp_path):
     train, test = loaders(128, 64)
     kwargs = dict(
@@ -145,6 +147,7 @@ def test_same_seeds_give_the_same_numbers_and_resume_is_exact(tmp_path):
     assert numbers(resumed) == numbers(whole)
 
 
+@pytest.mark.slow
 def test_spikingjelly_multistep_net_and_identical_initial_weights():
     train, test = loaders(128, 64)
     seen: dict[str, str] = {}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("spikingjelly")
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]  # spawns 2 processes
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -25,6 +25,7 @@ def test_every_example_is_listed():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES), ids=sorted(CASES))
 def test_example_runs(name, tmp_path):
     args = list(CASES[name])

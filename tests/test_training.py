@@ -9,6 +9,8 @@ from torch import nn
 import adali_plugins as ap
 from adali_plugins.data import direct_encode, load_digits_split
 
+pytestmark = pytest.mark.slow  # trains networks for several epochs
+
 T, EPOCHS, BATCH = 4, 6, 32
 GAIN = 1.0
 WEIGHT_GAIN = 3.0  # potentials reach the initial window [θ-0.5, θ+1.5] at init
