@@ -29,8 +29,6 @@ from .attach import (
     adali_modules,
     attach,
     replace_surrogates,
-    set_epoch,
-    set_progress,
     spiking_layers,
 )
 from .calibrate import CalibrationError, CalibrationResult, calibrate
@@ -42,11 +40,11 @@ from .checkpoint import (
     save_checkpoint,
     training_state,
 )
+from .epochs import AdaLiScheduler, set_epoch, set_progress
 from .hosts import MissingHostError, installed_hosts
 from .monitor import MembraneMonitor, MonitorSummary
-from .schedule import KEEP_MODES, SCHEDULES, AdaLiParams, Window
-from .scheduler import AdaLiScheduler
 from .state import AdaLiState, AdaLiStateError, strip_adali
+from .window import KEEP_MODES, SCHEDULES, AdaLiParams, Window
 
 __version__ = "0.1.0"
 

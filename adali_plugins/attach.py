@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from .registry import NeuronFamily, family_of, load_adapters
-from .schedule import AdaLiParams, check_epoch, check_progress
 from .state import AdaLiState
+from .window import AdaLiParams
 
 logger = logging.getLogger(__name__)
 
@@ -289,55 +289,3 @@ def _checked_layers(model: nn.Module, strict: bool) -> list[SpikingLayer]:
             "to attach AdaLi to (layers with surrogate_disable=True are skipped)"
         )
     return layers
-
-
-def set_epoch(
-    model: nn.Module, epoch: float, total_epochs: int, *, strict: bool = True
-) -> int:
-    """Move every AdaLi surrogate in ``model`` to ``epoch`` (0-based) of training.
-
-    Each layer applies its own schedule's law (the released ``log`` by default:
-    epochs 0 and 1 share the initial window). ``epoch`` may be fractional for
-    per-iteration progress. Every layer's new window is computed before any
-    layer moves, so an error changes nothing. Returns the number of layers
-    moved: with ``strict=False`` a model without AdaLi (a built-in baseline in
-    the same training loop) returns 0 instead of raising.
-
-    Raises:
-        NoAdaLiError: the model holds no AdaLi surrogate and ``strict=True``.
-        ValueError: ``epoch`` is outside [0, total_epochs].
-    """
-    check_epoch(epoch, total_epochs)
-    return _move(model, lambda m: m.progress_at(epoch, total_epochs), strict=strict)
-
-
-def set_progress(model: nn.Module, q: float, *, strict: bool = True) -> int:
-    """Move every AdaLi surrogate in ``model`` to progress ``q`` in [0, 1].
-
-    ``q`` is each schedule's own coordinate (see ``adali_plugins.schedule``).
-    All-or-nothing, and returns the number of layers moved, like ``set_epoch``.
-    """
-    check_progress(q)
-    return _move(model, lambda m: q, strict=strict)
-
-
-def _move(model: nn.Module, progress_of: Any, *, strict: bool) -> int:
-    found = adali_modules(model)
-    if not found:
-        if not strict:
-            return 0
-        raise NoAdaLiError(
-            f"{type(model).__name__} holds no AdaLi surrogate; pass "
-            "spike_grad=adali() / surrogate_function=AdaLi(), call attach(model), "
-            "or pass strict=False to make this a no-op for models without AdaLi"
-        )
-    plans = []
-    for path, module in found:
-        q = progress_of(module)
-        try:
-            plans.append((module, module.plan_progress(q), q))
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}; no layer was moved") from None
-    for module, params, q in plans:
-        module._commit(params, q)
-    return len(plans)

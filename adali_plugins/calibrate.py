@@ -36,9 +36,9 @@ from typing import Literal
 from torch import nn
 
 from .monitor import MembraneMonitor
-from .schedule import check_finite
 from .state import AdaLiState
 from .stats import counts_in_window, side_quantile
+from .window import check_finite
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from .calibrate import CalibrationMode, CalibrationResult, calibrate
+from .epochs import AdaLiScheduler
 from .monitor import MembraneMonitor, MonitorSummary
-from .scheduler import AdaLiScheduler
 from .state import AdaLiState
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .epochs import AdaLiScheduler
 from .monitor import MembraneMonitor
-from .scheduler import AdaLiScheduler
 
 MAGIC = b"ADALICK1"
 _HEADER = struct.Struct(">8sQ32s")

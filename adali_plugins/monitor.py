@@ -43,7 +43,6 @@ import torch
 from torch import nn
 
 from .attach import SpikingLayer, _describe, spiking_layers
-from .schedule import AdaLiParams
 from .state import AdaLiState
 from .stats import (
     HistogramSpec,
@@ -55,6 +54,7 @@ from .stats import (
     update_grad,
 )
 from .support import surrogate_window
+from .window import AdaLiParams
 
 logger = logging.getLogger(__name__)
 

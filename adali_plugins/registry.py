@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .hosts import HOSTS, adapter, installed_hosts
-from .schedule import AdaLiParams
+from .window import AdaLiParams
 
 
 @dataclass(frozen=True)

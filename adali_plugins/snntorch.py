@@ -34,9 +34,9 @@ from snntorch._neurons import SpikingNeuron  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
-from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_spike, heaviside  # noqa: E402
+from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 
 __all__ = ["AdaLi", "adali"]
 

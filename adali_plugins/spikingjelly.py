@@ -49,9 +49,9 @@ from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noq
 
 from .lif import adali_lif_multi_step  # noqa: E402
 from .registry import register_neuron  # noqa: E402
-from .schedule import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
+from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 
 __all__ = ["LEGACY", "AdaLi", "fast_lif", "fast_lif_enabled", "set_fast_lif"]
 

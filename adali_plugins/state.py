@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .schedule import (
+from .window import (
     SCHEDULE_CODES,
     AdaLiParams,
     Schedule,

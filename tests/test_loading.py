@@ -270,7 +270,7 @@ def test_defaults_agree_across_every_entry_point():
     import inspect
 
     from adali_plugins.compare.spec import parse_surrogate
-    from adali_plugins.schedule import DEFAULTS
+    from adali_plugins.window import DEFAULTS
 
     for fn in (adali, AdaLi.__init__):
         sig = inspect.signature(fn).parameters

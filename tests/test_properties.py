@@ -9,8 +9,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adali_plugins.schedule import SCHEDULES, AdaLiParams
 from adali_plugins.surrogate import adali_primitive, adali_spike
+from adali_plugins.window import SCHEDULES, AdaLiParams
 
 SETTINGS = settings(
     max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]

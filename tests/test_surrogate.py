@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import boundary_free_grid, reference_factor, reference_grad
 
-from adali_plugins.schedule import window_at
 from adali_plugins.surrogate import adali_grad, adali_primitive, adali_spike
+from adali_plugins.window import window_at
 
 LAGFREE = ["linear_lagfree", "cosine", "exp", "step"]
 PARAM_SETS = {

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..schedule import AdaLiParams
+from ..window import AdaLiParams
 from .baselines import BASELINES
 from .baselines import make as make_baseline
 

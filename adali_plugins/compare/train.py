@@ -25,9 +25,9 @@ from torch import nn
 
 from ..callback import calibrate_on
 from ..data.datasets import Dataset
+from ..epochs import AdaLiScheduler
 from ..models import conv_net, mlp_net
 from ..monitor import MembraneMonitor
-from ..scheduler import AdaLiScheduler
 from ..state import AdaLiState
 from . import baselines
 from .diagnostics import GradientHealth

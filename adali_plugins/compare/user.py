@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attach import attach, replace_surrogates, set_epoch, spiking_layers
+from ..attach import attach, replace_surrogates, spiking_layers
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..epochs import set_epoch
 from ..monitor import MembraneMonitor
 from .report import Row, aggregate, format_table
 from .spec import BUILTINS, HARNESS_OPTIONS, SurrogateSpec, parse_surrogate

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import reference_factor
 
-from adali_plugins.schedule import (
+from adali_plugins.window import (
     DEFAULTS,
     SCHEDULES,
     AdaLiParams,
