@@ -102,6 +102,7 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "final acc %" in printed and "AdaLi" in printed and "Sigmoid" in printed
+    assert "Verdict:" in printed and "spikingjelly: AdaLi - Sigmoid" in printed
     for name in (
         "results.csv",
         "results.json",
@@ -110,6 +111,8 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
         "gradients.png",
         "window_share.png",
         "membrane_adali.png",
+        "curves_spikingjelly.png",
+        "summary.md",
     ):
         assert (out / name).stat().st_size > 0, name
     payload = json.loads((out / "results.json").read_text())
@@ -119,7 +122,7 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
         "grad_norm_by_layer",
         "grad_norm_by_step",
         "firing_rate",
-        "in_window",
+        "density",
         "test_acc",
     } <= set(epoch)
     assert all(len(v) == 4 for v in epoch["grad_norm_by_step"].values())
@@ -137,7 +140,7 @@ def test_mnist1d_runs_as_a_sequence_and_rejects_bad_time_steps(tmp_path, capsys)
     finally:
         torch.set_num_threads(threads)
     assert {r["surrogate"] for r in payload["runs"]} == {"AdaLi", "atan", "ATan"}
-    assert all(len(r["epochs"][0]["in_window"]) == 3 for r in payload["runs"])
+    assert all(len(r["epochs"][0]["density"]) == 3 for r in payload["runs"])
     assert all(0 <= r["epochs"][0]["test_acc"] <= 1 for r in payload["runs"])
     with pytest.raises(SystemExit, match="--time-steps must divide"):
         main([*args, "--time-steps", "7", "--out", str(tmp_path / "bad")])

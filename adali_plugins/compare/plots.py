@@ -10,6 +10,7 @@ import torch
 
 from ..plots import draw_histogram, figure
 from ..stats import HistogramSpec
+from .report import density_of, mean_density
 
 Results = dict[tuple[str, str, int], list[dict[str, Any]]]
 
@@ -104,15 +105,51 @@ def plot_membranes(
             spec,
             window=(left, right),
             heights=tuple(heights),
-            title=f"{host} {layer}: {rec['in_window'][layer]:.1%} in window",
+            title=f"{host} {layer}: density {density_of(rec)[layer]:.1%}",
         )
     fig.savefig(path, dpi=110)
     return path
 
 
+def _band(ax: Any, values: torch.Tensor, label: str) -> None:
+    """Mean over seeds (rows) per epoch with a ±std band."""
+    mean, std = values.mean(0), values.std(0, unbiased=False)
+    epochs = list(range(1, values.shape[1] + 1))
+    style = {"lw": 2.2} if label.startswith("AdaLi") else {"lw": 1.1}
+    ax.plot(epochs, mean.tolist(), marker="o", ms=3, label=label, **style)
+    ax.fill_between(epochs, (mean - std).tolist(), (mean + std).tolist(), alpha=0.15)
+
+
+def plot_curves(results: Results, host: str, path: Path) -> Path:
+    """One host: test accuracy per epoch (left) beside mean computational
+    density per epoch (right), mean over seeds with a ±std band."""
+    fig, (ax_acc, ax_density) = figure(2, width=5.5, height=3.8)
+    for surrogate, runs in _by_surrogate(results, host).items():
+        n = min(len(r) for r in runs)
+        acc = torch.tensor([[e["test_acc"] for e in r[:n]] for r in runs])
+        density = torch.tensor(
+            [[mean_density(e) for e in r[:n]] for r in runs], dtype=torch.float64
+        )
+        _band(ax_acc, acc, surrogate)
+        _band(ax_density, density, surrogate)
+    ax_acc.set_title(f"{host}: test accuracy")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_density.set_title(f"{host}: computational density")
+    ax_density.set_xlabel("epoch")
+    ax_density.set_ylabel("share of potentials in window, mean over layers")
+    ax_density.set_ylim(0, 1)
+    for ax in (ax_acc, ax_density):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def plot_window_share(results: Results, path: Path) -> Path:
-    """Final-epoch share of potentials inside each surrogate's own window, per
-    layer (left) and per time step of the first spiking layer (right), per host.
+    """Final-epoch computational density (share of potentials inside each
+    surrogate's own window), per layer (left) and per time step of the first
+    spiking layer (right), per host.
 
     Dead layers (share near 0) and saturated ones (share near 1 with no
     selectivity) show up here before they show up in the accuracy.
@@ -134,7 +171,7 @@ def plot_window_share(results: Results, path: Path) -> Path:
                 ax_step.plot(
                     range(1, len(steps) + 1), steps, marker="o", label=surrogate
                 )
-        ax_layer.set_title(f"{host}: in-window share by layer")
+        ax_layer.set_title(f"{host}: computational density by layer")
         ax_layer.set_xlabel("spiking layer (input -> output)")
         ax_layer.set_ylim(0, 1)
         ax_step.set_title(f"{host}: first layer, by time step")

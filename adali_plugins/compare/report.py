@@ -24,7 +24,7 @@ class Row:
     reached: int
     seconds_per_epoch: float
     grad_ratio: float
-    in_window: float
+    density: float
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -33,6 +33,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values) if len(
         values
     ) > 1 else 0.0
+
+
+def density_of(record: dict[str, Any]) -> dict[str, float]:
+    """Per-layer computational density of an epoch record: the share of membrane
+    potentials inside the surrogate's window [θ−L, θ+R] (the authors' name).
+    Records written before the rename keep it under ``in_window``."""
+    if "density" in record:
+        return record["density"]
+    return record.get("in_window", {})
+
+
+def mean_density(record: dict[str, Any]) -> float:
+    """Computational density averaged over layers (nan without layers)."""
+    values = list(density_of(record).values())
+    return statistics.fmean(values) if values else math.nan
 
 
 def _to_target(records: list[dict[str, Any]], target: float) -> int | None:
@@ -54,11 +69,7 @@ def aggregate(
     for (host, surrogate), runs in groups.items():
         reached = [e for e in (_to_target(r, target) for r in runs) if e is not None]
         last = [r[-1] for r in runs]
-        in_window = [
-            statistics.fmean(rec["in_window"].values())
-            for rec in last
-            if rec["in_window"]
-        ]
+        density = [mean_density(rec) for rec in last if density_of(rec)]
         rows.append(
             Row(
                 host=host,
@@ -74,7 +85,7 @@ def aggregate(
                 grad_ratio=statistics.fmean(
                     rec["grad_norm_first_last_ratio"] for rec in last
                 ),
-                in_window=statistics.fmean(in_window) if in_window else math.nan,
+                density=statistics.fmean(density) if density else math.nan,
             )
         )
     return rows
@@ -84,7 +95,7 @@ def format_table(rows: list[Row], target: float) -> str:
     """The printed table: mean ± std over seeds."""
     head = (
         f"{'host':<13}{'surrogate':<26}{'final acc %':>14}{'best acc %':>14}"
-        f"{f'ep->{target:.0%}':>10}{'s/epoch':>9}{'grad 1st/last':>15}{'in-window':>11}"
+        f"{f'ep->{target:.0%}':>10}{'s/epoch':>9}{'grad 1st/last':>15}{'density':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -97,7 +108,8 @@ def format_table(rows: list[Row], target: float) -> str:
             f"{r.host:<13}{r.surrogate[:25]:<26}"
             f"{100 * r.final_acc[0]:>8.2f}±{100 * r.final_acc[1]:<5.2f}"
             f"{100 * r.best_acc[0]:>8.2f}±{100 * r.best_acc[1]:<5.2f}"
-            f"{to_target:>10}{r.seconds_per_epoch:>9.2f}{r.grad_ratio:>15.3g}{r.in_window:>11.1%}"
+            f"{to_target:>10}{r.seconds_per_epoch:>9.2f}{r.grad_ratio:>15.3g}"
+            f"{r.density:>9.1%}"
         )
     return "\n".join(lines)
 
@@ -124,13 +136,13 @@ def write_csv(
                 "seed",
                 *SCALARS,
                 "mean_firing_rate",
-                "mean_in_window",
+                "mean_density",
             ]
         )
         for (host, surrogate, seed), records in sorted(results.items()):
             for rec in records:
                 rates = list(rec["firing_rate"].values())
-                shares = list(rec["in_window"].values())
+                shares = list(density_of(rec).values())
                 writer.writerow(
                     [
                         host,
@@ -148,14 +160,43 @@ def write_json(
     results: dict[tuple[str, str, int], list[dict[str, Any]]],
     rows: list[Row],
     path: Path,
+    *,
+    verdict: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Everything: the configuration, every epoch record of every run, the table."""
+    """Everything: the configuration, every epoch record of every run, the
+    table and the verdict."""
     payload = {
         "config": config,
         "table": [r.__dict__ for r in rows],
+        "verdict": verdict or [],
         "runs": [
             {"host": h, "surrogate": s, "seed": seed, "epochs": records}
             for (h, s, seed), records in sorted(results.items())
         ],
     }
     path.write_text(json.dumps(payload, indent=1))
+
+
+def write_summary(
+    path: Path,
+    *,
+    title: str,
+    table: str,
+    verdict: str,
+    plots: list[Path],
+    notes: list[str] | None = None,
+) -> Path:
+    """``summary.md``: the table, the verdict and the plots, side by side."""
+    lines = [f"# {title}", "", "```", table, "```", ""]
+    if verdict:
+        head, *rest = verdict.splitlines()
+        lines += [f"**{head}**", "", *(f"- {r.strip()}" for r in rest), ""]
+    lines += [f"- {n}" for n in notes or []]
+    if notes:
+        lines.append("")
+    for plot in plots:
+        inside = plot.is_relative_to(path.parent)
+        rel = plot.relative_to(path.parent) if inside else plot
+        lines += [f"![{plot.stem}]({rel})", ""]
+    path.write_text("\n".join(lines))
+    return path

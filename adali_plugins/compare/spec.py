@@ -22,6 +22,14 @@ BUILTINS: dict[str, tuple[str, ...]] = {
 }
 """The host built-ins compared by default (SpikingJelly's ``Rect`` is rectangular)."""
 
+HOST_DEFAULT: dict[str, str] = {"snntorch": "atan", "spikingjelly": "Sigmoid"}
+"""Each host's own default surrogate (snnTorch neurons' ``spike_grad``,
+SpikingJelly neurons' ``surrogate_function``)."""
+
+BEST_BUILTIN: dict[str, str] = {"snntorch": "atan", "spikingjelly": "ATan"}
+"""The built-in with the best final accuracy in the full sweep on the bundled
+digits (README, "Results on the bundled digits")."""
+
 ADALI_OPTIONS = {f.name for f in fields(AdaLiParams)}
 """AdaLi's own options, read from the one definition in ``schedule.py``."""
 HARNESS_OPTIONS = {"calibrate", "coverage"}
@@ -120,10 +128,47 @@ def parse_surrogate(text: str) -> SurrogateSpec:
     return SurrogateSpec(name.strip(), options)
 
 
+def quick_surrogates(host: str) -> list[SurrogateSpec]:
+    """The default run: AdaLi, the host's default built-in and its best one."""
+    names = dict.fromkeys(["AdaLi", HOST_DEFAULT[host], BEST_BUILTIN[host]])
+    return [SurrogateSpec(n) for n in names]
+
+
 def default_surrogates(host: str) -> list[SurrogateSpec]:
-    """AdaLi as published defaults, AdaLi calibrated, and the host's built-ins."""
+    """The full sweep (``--full``): AdaLi as published, AdaLi calibrated, and
+    every compared built-in of the host."""
     return [
         SurrogateSpec("AdaLi"),
         SurrogateSpec("AdaLi", {"calibrate": "both"}),
         *(SurrogateSpec(n) for n in BUILTINS[host]),
     ]
+
+
+ADALI_EXAMPLE = "AdaLi:schedule=sqrt,left=1.0"
+
+
+def listing(installed: dict[str, bool]) -> str:
+    """Every surrogate name the harness accepts, for ``adali-compare --list``."""
+    from ..schedule import SCHEDULE_CODES
+
+    adali_opts = ", ".join(f.name for f in fields(AdaLiParams))
+    lines = [
+        "AdaLi (both hosts); options follow a colon, comma-separated:",
+        "  AdaLi",
+        f"  {ADALI_EXAMPLE}",
+        "  AdaLi:calibrate=both,coverage=0.9",
+        f"  AdaLi options: {adali_opts}",
+        "  harness options: calibrate=mass|window|both, coverage=<0..1>",
+        f"  schedules: {', '.join(SCHEDULE_CODES)}",
+    ]
+    for host, names in BUILTINS.items():
+        if not installed.get(host):
+            lines.append(
+                f"{host} built-ins: not installed (pip install 'adali_plugins[{host}]')"
+            )
+            continue
+        lines.append(f"{host} built-ins (host options as name:key=value):")
+        lines.extend(f"  {n}" for n in names)
+    lines.append("adaptive baselines (our re-implementations, both hosts):")
+    lines.extend(f"  {n}" for n in sorted(BASELINES))
+    return "\n".join(lines)

@@ -131,7 +131,7 @@ def _probe(model: nn.Module, cfg: RunConfig, data: Dataset) -> dict[str, Any]:
         "firing_rate": {
             r.layer: r.share["inside_above"] + r.share["outside_above"] for r in summary
         },
-        "in_window": {r.layer: r.in_window for r in summary},
+        "density": {r.layer: r.in_window for r in summary},
         "window": {r.layer: [r.window_left, r.window_right] for r in summary},
         "membrane": [r.flat() for r in summary],
         "histograms": {p: mon.state(p)["hist"].tolist() for p in mon.layers},
