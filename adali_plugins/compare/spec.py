@@ -149,7 +149,7 @@ ADALI_EXAMPLE = "AdaLi:schedule=sqrt,left=1.0"
 
 def listing(installed: dict[str, bool]) -> str:
     """Every surrogate name the harness accepts, for ``adali-compare --list``."""
-    from ..schedule import SCHEDULE_CODES
+    from ..window import SCHEDULE_CODES
 
     adali_opts = ", ".join(f.name for f in fields(AdaLiParams))
     lines = [
