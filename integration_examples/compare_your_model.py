@@ -84,7 +84,7 @@ def main() -> None:
         ),
     )
     print(f"\n{name}, {len(data.y_train)} train / {len(data.y_test)} test images")
-    print(result.table())
+    print(result.summary())
     print("records:", args.out / "results.json")
     print("plot:", result.plot(args.out / "accuracy.png"))
 

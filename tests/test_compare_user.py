@@ -112,6 +112,9 @@ def test_snntorch_tutorial_net_compared(tmp_path):
     assert all(0.0 <= a <= 1.0 for a in accs) and max(accs) > 0.3
     assert (tmp_path / "results.json").exists()
     assert '"initial_weights_sha256"' in result.to_json()
+    (verdict,) = result.verdicts()
+    assert verdict.adali == "AdaLi" and verdict.builtin in ("atan", "fast_sigmoid")
+    assert verdict.reading in result.summary()
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from ..epochs import set_epoch
 from ..monitor import MembraneMonitor
 from .report import Row, aggregate, format_table
 from .spec import BUILTINS, HARNESS_OPTIONS, SurrogateSpec, parse_surrogate
+from .verdict import Verdict, format_verdicts, verdicts
 
 Batch = Any
 Forward = Callable[[nn.Module, Batch], torch.Tensor]
@@ -104,6 +105,14 @@ class Comparison:
         """The comparison table, as ``adali-compare`` prints it."""
         return format_table(self.rows, self.target)
 
+    def verdicts(self) -> list[Verdict]:
+        """AdaLi against the best built-in of this comparison, paired by seed."""
+        return verdicts(self.results)
+
+    def summary(self) -> str:
+        """The table followed by the verdict lines."""
+        return "\n".join(filter(None, [self.table(), format_verdicts(self.verdicts())]))
+
     def records(self, surrogate: str) -> list[list[dict[str, Any]]]:
         """The per-epoch records of one candidate, one list per seed."""
         return [r for (_, s, _), r in sorted(self.results.items()) if s == surrogate]
@@ -118,6 +127,7 @@ class Comparison:
                     str(k): v for k, v in self.initial_hashes.items()
                 },
                 "rows": [row.__dict__ for row in self.rows],
+                "verdict": [v.as_dict() for v in self.verdicts()],
                 "runs": [
                     {"surrogate": s, "seed": seed, "records": recs}
                     for (_, s, seed), recs in sorted(self.results.items())
@@ -353,7 +363,7 @@ def _train(
             "test_acc": accuracy,
             "train_seconds": seconds,
             "grad_norm_first_last_ratio": first / last if last > 0 else math.nan,
-            "in_window": density,
+            "density": density,
         }
         records.append(record)
         if ckpt is not None:
