@@ -128,6 +128,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def load_model_state(model: nn.Module, state: Any) -> None:
+    """``model.load_state_dict(state)``, all or nothing.
+
+    PyTorch copies module by module and reports problems at the end, so a bad
+    entry for a later layer (a garbage AdaLi buffer, a wrong shape) would leave
+    earlier layers already overwritten. Here the model's previous state is put
+    back before the error propagates.
+
+    Raises:
+        TypeError: ``state`` is not a mapping.
+        ValueError, RuntimeError: from ``load_state_dict``; the model is unchanged.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"a model state must be a dict, got {type(state).__name__}")
+    snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(state)
+    except BaseException:
+        model.load_state_dict(snapshot)
+        raise
+
+
 def training_state(
     *,
     model: nn.Module,
@@ -156,7 +178,7 @@ def restore_training_state(
     monitor: MembraneMonitor | None = None,
 ) -> dict[str, Any]:
     """Load ``state`` into the given objects; returns its ``extra`` entries."""
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"])
     if optimizer is not None and state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:

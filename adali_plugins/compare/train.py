@@ -26,7 +26,12 @@ import torch
 from torch import nn
 
 from ..callback import calibrate_on
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from ..data.datasets import Dataset
 from ..fileio import atomic_write
 from ..models import conv_net, mlp_net
@@ -237,7 +242,7 @@ def run(
     if ckpt.exists():
         state = _resume_state(ckpt, cfg)
         try:
-            model.load_state_dict(state["model"])
+            load_model_state(model, state["model"])
             opt.load_state_dict(state["optimizer"])
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise CheckpointError(
