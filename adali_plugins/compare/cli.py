@@ -37,7 +37,13 @@ from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import plots, report
 from .spec import BUILTINS, SurrogateSpec, default_surrogates, parse_surrogate
-from .train import RunConfig, build_model, config_differences, run
+from .train import (
+    RunConfig,
+    build_model,
+    check_resumable,
+    config_differences,
+    run,
+)
 
 HOSTS = ("snntorch", "spikingjelly")
 
@@ -454,6 +460,8 @@ def _main(argv: list[str] | None) -> dict[str, Any]:
     with folder_lock(out):
         if not _check_identity(out, ident):
             atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
+        for cfg in plan:
+            check_resumable(cfg, out)
         return _train_and_report(args, plan, data, out)
 
 

@@ -93,6 +93,14 @@ def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
     )
 
 
+def check_resumable(cfg: RunConfig, out_dir: Path) -> None:
+    """Refuse now, before any run trains, if ``cfg``'s checkpoint in ``out_dir``
+    is damaged, foreign, or of another configuration (no-op if there is none)."""
+    ckpt = out_dir / "checkpoints" / f"{cfg.name}.pt"
+    if ckpt.exists():
+        _resume_state(ckpt, cfg)
+
+
 def _resume_state(ckpt: Path, cfg: RunConfig) -> dict[str, Any]:
     """The checkpoint's state, checked to belong to ``cfg`` before anything loads."""
     state = load_checkpoint(ckpt)
