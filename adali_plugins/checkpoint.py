@@ -138,16 +138,22 @@ def load_model_state(model: nn.Module, state: Any) -> None:
 
     Raises:
         TypeError: ``state`` is not a mapping.
-        ValueError, RuntimeError: from ``load_state_dict``; the model is unchanged.
+        ValueError, RuntimeError: from ``load_state_dict`` (any other error
+            of a module's loader becomes a ValueError); the model is unchanged.
     """
     if not isinstance(state, dict):
         raise TypeError(f"a model state must be a dict, got {type(state).__name__}")
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
         model.load_state_dict(state)
-    except BaseException:
+    except Exception as exc:
         model.load_state_dict(snapshot)
-        raise
+        if isinstance(exc, (ValueError, TypeError, RuntimeError)):
+            raise
+        # e.g. OverflowError from an infinite code buffer: still a bad state
+        raise ValueError(
+            f"invalid model state ({type(exc).__name__}: {exc}); nothing was loaded"
+        ) from exc
 
 
 def training_state(
