@@ -28,10 +28,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import NoReturn
 
 import torch
 
 from . import kernels
+from .fileio import atomic_write
 from .hosts import is_installed
 
 Surrogate = Callable[[torch.Tensor], torch.Tensor]
@@ -444,9 +446,63 @@ def parse_size(text: str) -> int:
     return int(digits) * scale
 
 
+BENCH_BUDGET = {
+    "sizes": 1 << 28,
+    "repeats": 1000,
+    "step_repeats": 1000,
+    "step_size": 256,
+    "threads": 1024,
+}
+"""Largest accepted value of each count or size flag."""
+BENCH_MIN = {"step_size": 8}
+"""Smallest accepted value where it is not 1 (the conv net pools twice)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """Check every flag before anything is allocated; the sizes in elements."""
+    for name in ("repeats", "step_repeats", "step_size", "threads"):
+        value, top = getattr(args, name), BENCH_BUDGET[name]
+        low = BENCH_MIN.get(name, 1)
+        if value is not None and not low <= value <= top:
+            flag = "--" + name.replace("_", "-")
+            parser.error(f"{flag} must be from {low} to {top}, got {value}")
+    try:
+        sizes = [parse_size(s) for s in args.sizes]
+    except ValueError as err:
+        parser.error(f"--sizes: {err}")
+    if max(sizes) > BENCH_BUDGET["sizes"]:
+        parser.error(f"--sizes must be at most {BENCH_BUDGET['sizes']} elements")
+    try:
+        dev = torch.device(args.device)
+    except (RuntimeError, ValueError) as err:
+        parser.error(f"--device {args.device!r}: {str(err).splitlines()[0]}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here")
+    if args.json is not None:
+        target = os.path.abspath(args.json)
+        folder = os.path.dirname(target)
+        if os.path.isdir(target):
+            parser.error(f"--json {args.json} is a folder")
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            parser.error(f"--json {args.json}: {folder} is not a writable folder")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m adali_plugins.bench", description=__doc__.split("\n")[0]
+    """Run the benchmark; a bad flag prints one line and exits with status 2."""
+    parser = _Parser(
+        prog="python -m adali_plugins.bench",
+        description=__doc__.split("\n")[0],
+        epilog=f"Budget: counts and sizes at most {BENCH_BUDGET}, at least 1 "
+        f"(or {BENCH_MIN}).",
     )
     parser.add_argument("--sizes", nargs="+", default=["64K", "2M", "16M"])
     parser.add_argument("--repeats", type=int, default=15)
@@ -474,12 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--step-size", type=int, default=28, help="input height/width")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.step_repeats < 1:
-        parser.error("--repeats and --step-repeats must be at least 1")
-    try:
-        sizes = [parse_size(s) for s in args.sizes]
-    except ValueError as err:
-        parser.error(f"--sizes: {err}")
+    sizes = _validate(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
@@ -504,12 +555,11 @@ def main(argv: list[str] | None = None) -> None:
         print()
         print(format_step_table(steps))
     if args.json:
-        with open(args.json, "w") as fh:
-            report = {
-                "surrogates": [asdict(r) for r in results],
-                "steps": [asdict(r) for r in steps],
-            }
-            json.dump(report, fh, indent=2)
+        report = {
+            "surrogates": [asdict(r) for r in results],
+            "steps": [asdict(r) for r in steps],
+        }
+        atomic_write(args.json, json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,19 @@
 """Checkpoints that survive being killed mid-write and say so when they are damaged.
 
-``save_checkpoint`` writes to a temporary file in the same folder, flushes it to
-disk, then renames it over the target: a crash at any point leaves either the
-previous checkpoint or the new one, never half of one. The file carries a
-header with the payload's length and SHA-256, so ``load_checkpoint`` tells a
-truncated or corrupt file apart from a good one with a clear error.
+``save_checkpoint`` writes to a uniquely named temporary file in the same
+folder, flushes it to disk, then renames it over the target
+(:func:`.fileio.atomic_path`): a crash at any point leaves either the previous
+checkpoint or the new one, never half of one. The file carries a header with
+the payload's length and SHA-256, so ``load_checkpoint`` tells a truncated or
+corrupt file apart from a good one with a clear error.
+
+No code runs from a checkpoint: the payload is read with
+``torch.load(weights_only=True)``, which accepts tensors and plain containers
+(dict, list, tuple, str, numbers, None) only. The SHA-256 is a check against
+damage, not a signature (it has no key): safety comes from the restricted
+loader, so a forged file with a valid header and hash around a pickled object
+is refused like any other foreign file. Everything the package saves
+(``training_state``, the harness's state) is made of such plain values.
 
 ``training_state`` / ``restore_training_state`` gather what a resumed run needs
 to continue bit for bit on the CPU: model (AdaLi schedule position and calibrated
@@ -16,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
+import pickle
 import struct
 from pathlib import Path
 from typing import Any
@@ -25,6 +34,7 @@ import torch
 from torch import nn
 
 from .epochs import AdaLiScheduler
+from .fileio import atomic_write
 from .monitor import MembraneMonitor
 
 MAGIC = b"ADALICK1"
@@ -35,49 +45,115 @@ class CheckpointError(ValueError):
     """A checkpoint file is truncated, corrupt, or not an adali_plugins checkpoint."""
 
 
+_WHAT_TO_DO = "delete it or write to another location (adali-compare: another --out)"
+
+
+def _damaged(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {why}; {_WHAT_TO_DO}")
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename).
+
+    ``state`` must hold tensors and plain containers only, as
+    :func:`load_checkpoint` reads nothing else; anything else fails here, before
+    the previous file is touched.
+    """
     path = Path(path)
     buf = io.BytesIO()
     torch.save(state, buf)
     payload = buf.getvalue()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(_HEADER.pack(MAGIC, len(payload), hashlib.sha256(payload).digest()))
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    try:
+        torch.load(io.BytesIO(payload), weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, TypeError) as exc:
+        raise TypeError(
+            f"{path}: a checkpoint may hold only tensors and plain containers "
+            f"(dict, list, tuple, str, numbers, None): {_first_line(exc)}"
+        ) from None
+    header = _HEADER.pack(MAGIC, len(payload), hashlib.sha256(payload).digest())
+    return atomic_write(path, header + payload)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint``, verifying length and hash.
 
+    Only tensors and plain containers are loaded (``weights_only=True``), so a
+    file cannot run code, whatever it holds.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is truncated, corrupt or of another format.
+        CheckpointError: the file is truncated, corrupt, of another format, or
+            holds something other than tensors and plain containers; the
+            one-line message names the file and what to do.
     """
     path = Path(path)
-    data = path.read_bytes()
-    if len(data) < _HEADER.size:
-        raise CheckpointError(
-            f"{path}: truncated ({len(data)} bytes, header is {_HEADER.size})"
-        )
-    magic, length, digest = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CheckpointError(
-            f"{path}: not an adali_plugins checkpoint (bad magic {magic!r})"
-        )
-    payload = data[_HEADER.size :]
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            raise _damaged(
+                path, f"truncated ({len(head)} bytes, header is {_HEADER.size})"
+            )
+        magic, length, digest = _HEADER.unpack(head)
+        if magic != MAGIC:
+            raise _damaged(
+                path, f"not an adali_plugins checkpoint (bad magic {magic!r})"
+            )
+        found = size - _HEADER.size
+        if found != length:
+            raise _damaged(
+                path,
+                f"truncated or padded: payload is {found} bytes, header says {length}",
+            )
+        payload = fh.read(length + 1)
     if len(payload) != length:
-        raise CheckpointError(
-            f"{path}: truncated or padded: payload is {len(payload)} bytes, "
-            f"header says {length}"
-        )
+        raise _damaged(path, "changed while being read")
     if hashlib.sha256(payload).digest() != digest:
-        raise CheckpointError(f"{path}: corrupt: SHA-256 of the payload does not match")
-    return torch.load(io.BytesIO(payload), weights_only=False)
+        raise _damaged(path, "corrupt: SHA-256 of the payload does not match")
+    try:
+        state = torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as exc:  # the restricted unpickler raises several types
+        raise _damaged(
+            path,
+            "refused: it holds objects other than tensors and plain containers "
+            f"({type(exc).__name__}: {_first_line(exc)[:200]})",
+        ) from None
+    if not isinstance(state, dict):
+        raise _damaged(path, f"holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def load_model_state(model: nn.Module, state: Any) -> None:
+    """``model.load_state_dict(state)``, all or nothing.
+
+    PyTorch copies module by module and reports problems at the end, so a bad
+    entry for a later layer (a garbage AdaLi buffer, a wrong shape) would leave
+    earlier layers already overwritten. Here the model's previous state is put
+    back before the error propagates.
+
+    Raises:
+        TypeError: ``state`` is not a mapping.
+        ValueError, RuntimeError: from ``load_state_dict`` (any other error
+            of a module's loader becomes a ValueError); the model is unchanged.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"a model state must be a dict, got {type(state).__name__}")
+    snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(state)
+    except Exception as exc:
+        model.load_state_dict(snapshot)
+        if isinstance(exc, (ValueError, TypeError, RuntimeError)):
+            raise
+        # e.g. OverflowError from an infinite code buffer: still a bad state
+        raise ValueError(
+            f"invalid model state ({type(exc).__name__}: {exc}); nothing was loaded"
+        ) from exc
 
 
 def training_state(
@@ -108,7 +184,7 @@ def restore_training_state(
     monitor: MembraneMonitor | None = None,
 ) -> dict[str, Any]:
     """Load ``state`` into the given objects; returns its ``extra`` entries."""
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"])
     if optimizer is not None and state["optimizer"] is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:

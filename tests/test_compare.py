@@ -142,8 +142,11 @@ def test_mnist1d_runs_as_a_sequence_and_rejects_bad_time_steps(tmp_path, capsys)
     assert {r["surrogate"] for r in payload["runs"]} == {"AdaLi", "atan", "ATan"}
     assert all(len(r["epochs"][0]["density"]) == 3 for r in payload["runs"])
     assert all(0 <= r["epochs"][0]["test_acc"] <= 1 for r in payload["runs"])
-    with pytest.raises(SystemExit, match="--time-steps must divide"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
         main([*args, "--time-steps", "7", "--out", str(tmp_path / "bad")])
+    assert exit_.value.code == 2
+    assert "--time-steps must divide" in capsys.readouterr().err
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):

@@ -3,6 +3,7 @@ each dataset's own on-disk format, with frames checked by hand."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
@@ -176,7 +177,7 @@ def test_limits_are_stratified_and_errors_are_clear(tmp_path):
     assert data.time_major_frames and data.x_train.shape[1:] == (3, 2, 34, 34)
 
 
-def test_harness_trains_on_an_on_disk_dataset(tmp_path):
+def test_harness_trains_on_an_on_disk_dataset(tmp_path, capsys):
     pytest.importorskip("spikingjelly")
     from adali_plugins.compare import main
 
@@ -196,5 +197,9 @@ def test_harness_trains_on_an_on_disk_dataset(tmp_path):
     payload = main([*args, "--out", str(tmp_path / "out")])
     assert len(payload["runs"]) == 2
     assert all(len(r["epochs"]) == 1 for r in payload["runs"])
-    with pytest.raises(SystemExit, match=r"nmnist: .*no data"):
+    (tmp_path / "none").mkdir()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
         main(["--dataset", "nmnist", "--data-dir", str(tmp_path / "none")])
+    assert exit_.value.code == 2
+    assert re.search(r"nmnist: .*no data", capsys.readouterr().err)

@@ -2,4 +2,4 @@
 
 from .cli import entry_point
 
-entry_point()
+raise SystemExit(entry_point())

@@ -8,6 +8,13 @@ Prints the table and a verdict (AdaLi against the best built-in, paired by
 seed, with a 95% interval), writes ``results.csv``, ``results.json``,
 ``summary.md`` and PNG plots to ``--out``, and resumes an interrupted run from
 its last finished epoch.
+
+Every flag is checked, and every surrogate built for every selected host,
+before the first epoch: a user error prints one line
+(``adali-compare: error: ...``) and exits with status 2, writing nothing. A run's
+identity is every flag that changes its numbers (``IDENTITY``); it is stored in
+``--out/config.json`` and a rerun into the same ``--out`` resumes only the
+identical configuration. ``--out`` is locked while a run uses it.
 """
 
 from __future__ import annotations
@@ -15,25 +22,38 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
-from ..data.datasets import ENCODINGS, LOADERS, load_dataset, sequence_steps
+from ..checkpoint import CheckpointError
+from ..data import DataFormatError
+from ..data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
+from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
 from .progress import Progress, TqdmHandler
 from .spec import (
     BUILTINS,
+    SurrogateSpec,
     default_surrogates,
     listing,
     parse_surrogate,
     quick_surrogates,
 )
-from .train import RunConfig, run
+from .train import (
+    RunConfig,
+    build_model,
+    check_resumable,
+    config_differences,
+    run,
+)
 
 HOSTS = ("snntorch", "spikingjelly")
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
@@ -66,11 +86,69 @@ def _builtins_help() -> str:
     return "; ".join(f"{host}: {', '.join(names)}" for host, names in BUILTINS.items())
 
 
+BUDGET = {
+    "seeds": 100,
+    "epochs": 1000,
+    "time_steps": 256,
+    "batch_size": 4096,
+    "channels": 1024,
+    "train_limit": 10_000_000,
+    "test_limit": 10_000_000,
+    "threads": 1024,
+}
+"""Largest accepted value of each count or size flag (all must be at least 1)."""
+MAX_STEP_ELEMENTS = 1 << 16
+"""Largest ``--batch-size`` x ``--time-steps``: bounds one batch's activations."""
+MAX_LR = 10.0
+LABEL_WIDTH = 25
+"""Characters of a surrogate label the table shows (``report.format_table``)."""
+
+IDENTITY = (
+    "host",
+    "dataset",
+    "data_dir",
+    "train_limit",
+    "test_limit",
+    "surrogates",
+    "seeds",
+    "epochs",
+    "time_steps",
+    "batch_size",
+    "lr",
+    "encoding",
+    "channels",
+    "device",
+)
+"""The flags that make a run's numbers; ``--target``, ``--threads``,
+``--no-plots`` and ``--out`` do not."""
+
+
+class UsageError(ValueError):
+    """A flag, a combination of flags or the state of ``--out`` is unusable."""
+
+
+USER_ERRORS = (UsageError, CheckpointError, DataFormatError, FolderBusyError)
+"""Errors reported as one line with exit status 2 (``main``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises ``UsageError`` (one line, no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    """The ``adali-compare`` parser (types only; ``validate`` checks values)."""
+    p = _Parser(
         prog="adali-compare",
         description=__doc__.split("\n")[0].replace("``", ""),
-        epilog=EPILOG,
+        epilog=EPILOG
+        + "\nA rerun into an existing --out resumes it only if every flag of "
+        f"{', '.join('--' + f.replace('_', '-') for f in IDENTITY)} is the same; "
+        "otherwise it stops, naming the flags that differ (use another --out).\n"
+        f"Budget: counts and sizes from 1 to {BUDGET}; --batch-size x --time-steps "
+        f"at most {MAX_STEP_ELEMENTS}; --lr finite in (0, {MAX_LR}].",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--host", choices=[*HOSTS, "both"], default="both")
@@ -97,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         "default: AdaLi, the host's default built-in and its best one "
         "(snntorch: atan; spikingjelly: Sigmoid, ATan); with --full: AdaLi, "
         f"AdaLi:calibrate=both and the built-ins ({_builtins_help()}); ESG and "
-        "MPD are our re-implementations of adaptive baselines",
+        "MPD are our re-implementations of adaptive baselines; a host's built-in "
+        "runs on that host only",
     )
     p.add_argument(
         "--full",
@@ -127,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", type=Path, default=Path("runs/compare"))
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/compare"),
+        help="results folder (created; locked while in use; resumed only with "
+        "identical flags)",
+    )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
         "-v",
@@ -150,38 +235,249 @@ def _hosts(choice: str) -> list[str]:
     wanted = list(HOSTS) if choice == "both" else [choice]
     missing = [h for h in wanted if not is_installed(h)]
     if missing and choice != "both":
-        raise SystemExit(
+        raise UsageError(
             f"{choice} is not installed: pip install 'adali_plugins[{choice}]'"
         )
-    return [h for h in wanted if h not in missing]
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the comparison; returns the JSON payload it wrote ({} for --list)."""
-    args = build_parser().parse_args(argv)
-    if args.list:
-        print(listing({h: is_installed(h) for h in HOSTS}))
-        return {}
-    if args.epochs is None:
-        args.epochs = FULL_EPOCHS if args.full else QUICK_EPOCHS
-    verbosity = -1 if args.quiet else args.verbose
-    log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
-    try:
-        return _run(args, log)
-    finally:
-        log.close()
-
-
-def _run(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    hosts = _hosts(args.host)
+    hosts = [h for h in wanted if h not in missing]
     if not hosts:
-        raise SystemExit(
+        raise UsageError(
             "neither snntorch nor spikingjelly is installed: "
             "pip install 'adali_plugins[all]'"
         )
+    return hosts
+
+
+def _check_count(name: str, value: int | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    flag = "--" + name.replace("_", "-")
+    top = BUDGET[name]
+    if value is None or not 1 <= value <= top:
+        raise UsageError(f"{flag} must be from 1 to {top}, got {value}")
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; use another --out")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--out {out}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {probe} is not writable; use another --out")
+
+
+def _check_device(device: str) -> None:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {device}: only cpu, cuda and mps are supported")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Check every flag's value (no I/O but looking at ``--out``/``--data-dir``).
+
+    Raises:
+        UsageError: with a one-line message naming the flag.
+    """
+    for name in ("seeds", "epochs", "time_steps", "batch_size"):
+        _check_count(name, getattr(args, name))
+    for name in ("train_limit", "test_limit", "threads"):
+        _check_count(name, getattr(args, name), optional=True)
+    for c in args.channels:
+        if not 1 <= c <= BUDGET["channels"]:
+            raise UsageError(
+                f"--channels must be from 1 to {BUDGET['channels']}, "
+                f"got {list(args.channels)}"
+            )
+    if args.batch_size * args.time_steps > MAX_STEP_ELEMENTS:
+        raise UsageError(
+            f"--batch-size x --time-steps must be at most {MAX_STEP_ELEMENTS}, got "
+            f"{args.batch_size} x {args.time_steps}"
+        )
+    if not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
+        raise UsageError(
+            f"--lr must be a finite number in (0, {MAX_LR}], got {args.lr}"
+        )
+    if not (math.isfinite(args.target) and 0 < args.target <= 1):
+        raise UsageError(f"--target must be in (0, 1], got {args.target}")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise UsageError(f"--data-dir {args.data_dir} is not a folder")
+    _check_device(args.device)
+    _check_out(args.out)
+
+
+def select_specs(
+    hosts: list[str], surrogates: list[str] | None, *, full: bool = False
+) -> dict[str, list[SurrogateSpec]]:
+    """The surrogates to run on each host, each built once to prove it works.
+
+    A host's built-in runs on that host only; a name no selected host knows,
+    a name given twice, an option a constructor refuses, or two labels the
+    table would show alike are usage errors.
+    """
+    if not surrogates:
+        pick = default_surrogates if full else quick_surrogates
+        chosen = {h: pick(h) for h in hosts}
+    else:
+        specs = []
+        for text in surrogates:
+            try:
+                specs.append(parse_surrogate(text))
+            except ValueError as exc:
+                raise UsageError(f"--surrogates {text!r}: {exc}") from None
+        labels = [s.label for s in specs]
+        twice = sorted({x for x in labels if labels.count(x) > 1})
+        if twice:
+            raise UsageError(f"--surrogates: {', '.join(twice)} given twice")
+        chosen = {h: [] for h in hosts}
+        for spec in specs:
+            on = [
+                h
+                for h in hosts
+                if spec.is_adali or spec.is_baseline or spec.name in BUILTINS[h]
+            ]
+            if not on:
+                lacking = ", ".join(f"{h} lacks it" for h in hosts)
+                elsewhere = [h for h in HOSTS if spec.name in BUILTINS[h]]
+                where = (
+                    f" (a {elsewhere[0]} built-in)"
+                    if elsewhere
+                    else f"; known: AdaLi, ESG, MPD, {dict(BUILTINS)}"
+                )
+                raise UsageError(
+                    f"--surrogates: unknown surrogate {spec.name!r}: {lacking}{where}"
+                )
+            for h in on:
+                chosen[h].append(spec)
+    for host, specs in chosen.items():
+        for spec in specs:
+            try:
+                spec.factory(host)()
+            except Exception as exc:  # any constructor's refusal is a user error
+                raise UsageError(
+                    f"--surrogates {spec.label!r} on {host}: {_one_line(exc)}"
+                ) from None
+    shown: dict[str, str] = {}
+    for spec in {s.label: s for specs in chosen.values() for s in specs}.values():
+        short = spec.label[:LABEL_WIDTH]
+        if shown.setdefault(short, spec.label) != spec.label:
+            raise UsageError(
+                f"--surrogates {shown[short]!r} and {spec.label!r} look the same in "
+                f"the table (first {LABEL_WIDTH} characters); shorten one"
+            )
+    return chosen
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def identity(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's identity: every ``IDENTITY`` flag, as plain JSON values."""
+    ident = {}
+    for name in IDENTITY:
+        value = getattr(args, name)
+        if isinstance(value, Path):
+            value = str(value.resolve())
+        elif isinstance(value, tuple):
+            value = list(value)
+        ident[name] = value
+    return ident
+
+
+def _check_identity(out: Path, ident: dict[str, Any]) -> bool:
+    """True if ``out`` holds a run of ``ident``; False if it holds none yet."""
+    path = out / "config.json"
+    if not path.exists():
+        return False
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(
+            f"{path}: unreadable ({_one_line(exc)}); delete it or use another --out"
+        ) from None
+    differ = config_differences(saved, ident)
+    if differ:
+        flags = ", ".join("--" + f.replace("_", "-") for f in differ)
+        raise UsageError(
+            f"--out {out} holds a run with different {flags}; rerun with the same "
+            "flags to resume it, or use another --out"
+        )
+    return True
+
+
+def _dry_run(
+    plan: dict[str, list[SurrogateSpec]], data: Dataset, args: argparse.Namespace
+) -> None:
+    """Build each host's model with each surrogate and push two samples through."""
+    x = data.x_train[:2]
+    for host, specs in plan.items():
+        for spec in specs:
+            cfg = _run_config(args, host, spec, 0)
+            try:
+                model = build_model(cfg, data, spec)
+                inputs = data.encode(
+                    x, time_steps=cfg.time_steps, encoding=cfg.encoding
+                )
+                model(inputs.to(cfg.device)).sum().backward()
+            except (
+                Exception
+            ) as exc:  # surfaced before the first epoch, as a usage error
+                raise UsageError(
+                    f"--surrogates {spec.label!r} on {host} fails on {data.name}: "
+                    f"{_one_line(exc)}"
+                ) from None
+
+
+def _run_config(
+    args: argparse.Namespace, host: str, spec: SurrogateSpec, seed: int
+) -> RunConfig:
+    return RunConfig(
+        host=host,
+        dataset=args.dataset,
+        surrogate=spec.label,
+        seed=seed,
+        epochs=args.epochs,
+        time_steps=args.time_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        encoding=args.encoding,
+        channels=tuple(args.channels),
+        device=args.device,
+        data_dir=None if args.data_dir is None else str(args.data_dir.resolve()),
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the comparison; returns the JSON payload it wrote.
+
+    A user error (bad flag, unknown surrogate, damaged checkpoint or data file,
+    ``--out`` busy or holding another configuration) prints one line
+    ``adali-compare: error: ...`` on stderr and raises ``SystemExit(2)``; an
+    ``OSError`` (disk full) prints one line and raises ``SystemExit(1)``.
+    """
+    try:
+        return _main(argv)
+    except USER_ERRORS as exc:
+        print(f"adali-compare: error: {_one_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:  # disk full, permissions changed mid-run: not a bug here
+        print(f"adali-compare: error: {_one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _load(args: argparse.Namespace) -> Dataset:
     try:
         data = load_dataset(
             args.dataset,
@@ -191,12 +487,32 @@ def _run(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
             time_steps=args.time_steps,
         )
     except (FileNotFoundError, ImportError, ValueError) as err:
-        raise SystemExit(f"{args.dataset}: {err}") from err
+        raise UsageError(f"{args.dataset}: {_one_line(err)}") from None
     if data.sequence:
         try:
             sequence_steps(data.x_train[:1], args.time_steps)
         except ValueError as err:
-            raise SystemExit(f"{data.name}: {err}") from err
+            raise UsageError(f"{data.name}: {_one_line(err)}") from None
+    return data
+
+
+def _main(argv: list[str] | None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print(listing({h: is_installed(h) for h in HOSTS}))
+        return {}
+    if args.epochs is None:
+        args.epochs = FULL_EPOCHS if args.full else QUICK_EPOCHS
+    validate(args)
+    hosts = _hosts(args.host)
+    specs = select_specs(hosts, args.surrogates, full=args.full)
+    out: Path = args.out
+    ident = identity(args)
+    _check_identity(out, ident)  # refuse early, before loading any data
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    data = _load(args)
     if data.time_major_frames:
         frames = int(data.x_train.shape[1])
         if args.time_steps != frames:
@@ -205,39 +521,38 @@ def _run(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
                 file=sys.stderr,
             )
             args.time_steps = frames
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    _dry_run(specs, data, args)
+    plan = [
+        _run_config(args, host, spec, seed)
+        for host in hosts
+        for spec in specs[host]
+        for seed in range(args.seeds)
+    ]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {_one_line(exc)}") from None
+    with folder_lock(out):
+        if not _check_identity(out, ident):
+            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
+        for cfg in plan:
+            check_resumable(cfg, out)
+        verbosity = -1 if args.quiet else args.verbose
+        log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
+        try:
+            return _train_and_report(args, plan, data, out, log)
+        finally:
+            log.close()
+
+
+def _train_and_report(
+    args: argparse.Namespace,
+    plan: list[RunConfig],
+    data: Dataset,
+    out: Path,
+    log: logs.LogSetup,
+) -> dict[str, Any]:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    plan = []
-    for host in hosts:
-        specs = (
-            [parse_surrogate(s) for s in args.surrogates]
-            if args.surrogates
-            else (default_surrogates if args.full else quick_surrogates)(host)
-        )
-        for spec in specs:
-            if (
-                not (spec.is_adali or spec.is_baseline)
-                and spec.name not in BUILTINS[host]
-            ):
-                continue
-            spec.factory(host)
-            for seed in range(args.seeds):
-                plan.append(
-                    RunConfig(
-                        host=host,
-                        dataset=args.dataset,
-                        surrogate=spec.label,
-                        seed=seed,
-                        epochs=args.epochs,
-                        time_steps=args.time_steps,
-                        batch_size=args.batch_size,
-                        lr=args.lr,
-                        encoding=args.encoding,
-                        channels=tuple(args.channels),
-                        device=args.device,
-                    )
-                )
     if not args.quiet:
         print(
             f"{data.name}: {data.description}; "
@@ -267,39 +582,29 @@ def _run(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
     judged = verdict.format_verdicts(found)
     if judged:
         print(f"\n{judged}")
-    (out / "table.txt").write_text(table + "\n")
-    report.write_csv(results, out / "results.csv")
-    report.write_json(
-        config,
-        results,
-        rows,
-        out / "results.json",
-        verdict=[v.as_dict() for v in found],
-    )
+    atomic_write(out / "table.txt", table + "\n")
+    with atomic_path(out / "results.csv") as tmp:
+        report.write_csv(results, tmp)
+    with atomic_path(out / "results.json") as tmp:
+        report.write_json(
+            config, results, rows, tmp, verdict=[v.as_dict() for v in found]
+        )
     written: list[Path] = []
     if not args.no_plots:
-        for host in sorted({h for h, _, _ in results}):
-            written.append(plots.plot_curves(results, host, out / f"curves_{host}.png"))
-        written.append(plots.plot_accuracy(results, out / "accuracy.png"))
-        written.append(plots.plot_gradients(results, out / "gradients.png"))
-        written.append(plots.plot_window_share(results, out / "window_share.png"))
-        adali = next((s for (_, s, _) in results if s.startswith("AdaLi")), None)
-        if adali is not None:
-            written.append(
-                plots.plot_membranes(
-                    results,
-                    out / "membrane_adali.png",
-                    surrogate=adali,
-                    spec=HistogramSpec(),
-                )
-            )
-    summary = report.write_summary(
-        out / "summary.md",
-        title=f"adali-compare on {data.name}: {len(plan)} runs x {args.epochs} epochs",
-        table=table,
-        verdict=judged,
-        plots=written,
-    )
+        for name, draw in _plots(results):
+            with atomic_path(out / name) as tmp:
+                draw(tmp)
+            written.append(out / name)
+    summary = out / "summary.md"
+    with atomic_path(summary) as tmp:
+        report.write_summary(
+            tmp,
+            title=f"adali-compare on {data.name}: {len(plan)} runs x "
+            f"{args.epochs} epochs",
+            table=table,
+            verdict=judged,
+            plots=written,
+        )
     repeats = log.dedupe.report()
     if repeats:
         logger.warning(repeats)
@@ -309,7 +614,30 @@ def _run(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
     return json.loads((out / "results.json").read_text())
 
 
-def entry_point() -> int:
-    """The ``adali-compare`` console script (exit status 0 on success)."""
-    main()
+def _plots(results: dict[tuple[str, str, int], list[dict[str, Any]]]) -> Iterator:
+    """(file name, writer) of each plot, each written atomically by the caller."""
+    for host in sorted({h for h, _, _ in results}):
+        yield (
+            f"curves_{host}.png",
+            lambda p, host=host: plots.plot_curves(results, host, p),
+        )
+    yield "accuracy.png", lambda p: plots.plot_accuracy(results, p)
+    yield "gradients.png", lambda p: plots.plot_gradients(results, p)
+    yield "window_share.png", lambda p: plots.plot_window_share(results, p)
+    adali = next((s for (_, s, _) in results if s.startswith("AdaLi")), None)
+    if adali is not None:
+        yield (
+            "membrane_adali.png",
+            lambda p: plots.plot_membranes(
+                results, p, surrogate=adali, spec=HistogramSpec()
+            ),
+        )
+
+
+def entry_point(argv: list[str] | None = None) -> int:
+    """The ``adali-compare`` console script: 0 on success, 2 on a user error."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
     return 0

@@ -5,15 +5,17 @@ initial weights (the surrogate draws no random numbers), sees the same batches
 in the same order (the permutation of epoch e comes from a generator seeded by
 ``(seed, e)``), the same rate-encoding draws, and the same optimizer.
 
-After every epoch the run appends a record to ``<out>/runs/<run>.jsonl`` and
-writes a checkpoint (model, optimizer, AdaLi state) atomically; a rerun resumes
-after the last finished epoch and yields the same numbers.
+After every epoch the run rewrites ``<out>/runs/<run>.jsonl`` and its checkpoint
+(model, optimizer, AdaLi state, the records as JSON text) atomically, through
+:mod:`..checkpoint` and :mod:`..fileio`; a rerun resumes after the last finished
+epoch and yields the same numbers. A checkpoint resumes only the identical
+:class:`RunConfig` (data folder and subset limits included); any difference is
+refused with the differing fields named.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,8 +26,15 @@ import torch
 from torch import nn
 
 from ..callback import calibrate_on
+from ..checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from ..data.datasets import Dataset
 from ..epochs import AdaLiScheduler
+from ..fileio import atomic_write
 from ..models import conv_net, mlp_net
 from ..monitor import MembraneMonitor
 from ..state import AdaLiState
@@ -36,7 +45,11 @@ from .spec import SurrogateSpec, parse_surrogate
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run (and must match to resume it)."""
+    """Everything that defines a run (and must match to resume it).
+
+    ``data_dir``, ``train_limit`` and ``test_limit`` say which examples the run
+    trains and is scored on, so they are part of its identity too.
+    """
 
     host: str
     dataset: str
@@ -51,6 +64,9 @@ class RunConfig:
     calibration_batches: int = 4
     probe_size: int = 256
     device: str = "cpu"
+    data_dir: str | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
 
     @property
     def name(self) -> str:
@@ -58,10 +74,58 @@ class RunConfig:
         return f"{self.host}-{safe}-seed{self.seed}"
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists, to compare a saved config with a new one."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
+    """Names of the fields in which ``saved`` and ``current`` differ (sorted)."""
+    if not isinstance(saved, dict):
+        return ["<all: the saved configuration is not a mapping>"]
+    keys = set(saved) | set(current)
+    return sorted(
+        str(k) for k in keys if _plain(saved.get(k)) != _plain(current.get(k))
+    )
+
+
+def check_resumable(cfg: RunConfig, out_dir: Path) -> None:
+    """Refuse now, before any run trains, if ``cfg``'s checkpoint in ``out_dir``
+    is damaged, foreign, or of another configuration (no-op if there is none)."""
+    ckpt = out_dir / "checkpoints" / f"{cfg.name}.pt"
+    if ckpt.exists():
+        _resume_state(ckpt, cfg)
+
+
+def _resume_state(ckpt: Path, cfg: RunConfig) -> dict[str, Any]:
+    """The checkpoint's state, checked to belong to ``cfg`` before anything loads."""
+    state = load_checkpoint(ckpt)
+    missing = {"config", "model", "optimizer", "records"} - set(state)
+    if missing:
+        raise CheckpointError(
+            f"{ckpt}: not a checkpoint of adali-compare (no {sorted(missing)}); "
+            "delete it or use another --out"
+        )
+    differ = config_differences(state["config"], asdict(cfg))
+    if differ:
+        raise ValueError(
+            f"{ckpt} belongs to a different configuration (differs in "
+            f"{', '.join(differ)}); use another --out or the same flags"
+        )
+    try:
+        records = json.loads(state["records"])
+        if not isinstance(records, list) or len(records) > cfg.epochs:
+            raise ValueError("not a list of at most --epochs records")
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{ckpt}: damaged epoch records ({exc}); delete it or use another --out"
+        ) from None
+    state["records"] = records
+    return state
 
 
 def _epoch_order(cfg: RunConfig, epoch: int, n: int) -> torch.Tensor:
@@ -184,13 +248,16 @@ def run(
     records: list[dict[str, Any]] = []
     start = 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        if state["config"] != asdict(cfg):
-            raise ValueError(
-                f"{ckpt} belongs to a different configuration; use another --out"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        state = _resume_state(ckpt, cfg)
+        try:
+            load_model_state(model, state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{ckpt}: its model or optimizer state does not fit this run "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                "delete it or use another --out"
+            ) from None
         records = state["records"]
         start = len(records)
     scheduler = (
@@ -248,17 +315,16 @@ def run(
         records.append(record)
         if scheduler is not None:
             scheduler.step()
-        _atomic_save(
+        save_checkpoint(
+            ckpt,
             {
                 "config": asdict(cfg),
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
-                "records": records,
+                "records": json.dumps(records),
             },
-            ckpt,
         )
-        with open(log, "w") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in records)
+        atomic_write(log, "".join(json.dumps(r) + "\n" for r in records))
         if on_epoch is not None:
             on_epoch(record)
     health.remove()

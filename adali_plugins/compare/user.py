@@ -30,16 +30,18 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..epochs import set_epoch
 from ..monitor import MembraneMonitor
 from .report import Row, aggregate, format_table
-from .spec import BUILTINS, HARNESS_OPTIONS, SurrogateSpec, parse_surrogate
+from .spec import (
+    BUILTINS,
+    HARNESS_OPTIONS,
+    HOST_DEFAULT,
+    SurrogateSpec,
+    parse_surrogate,
+)
 from .verdict import Verdict, format_verdicts, verdicts
 
 Batch = Any
 Forward = Callable[[nn.Module, Batch], torch.Tensor]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-HOST_DEFAULT = {"snntorch": "atan", "spikingjelly": "Sigmoid"}
-"""Each host's own default surrogate (snnTorch's neurons default to ATan,
-SpikingJelly's to Sigmoid)."""
 
 
 class CompareError(ValueError):

@@ -9,6 +9,7 @@ from .dvs import (
     render_shifted,
     saccade_path,
 )
+from .errors import DataFormatError
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
     find_fashion_mnist,
@@ -23,6 +24,7 @@ __all__ = [
     "EVENT_DTYPE",
     "FASHION_MNIST_CLASSES",
     "MNIST1D_DEFAULT_ARGS",
+    "DataFormatError",
     "Split",
     "direct_encode",
     "emulate_events",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .digits import Split
+from .errors import DataFormatError
 from .idx import read_idx
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -113,22 +114,22 @@ def _load_part(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(
+        raise DataFormatError(
             f"{images_path}: expected uint8 images of shape (N, 28, 28), "
             f"got {images.dtype} {images.shape}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise ValueError(
+        raise DataFormatError(
             f"{labels_path}: expected uint8 labels of shape (N,), "
             f"got {labels.dtype} {labels.shape}"
         )
     if len(labels) != len(images):
-        raise ValueError(
+        raise DataFormatError(
             f"{images_path} has {len(images)} images but {labels_path} has "
             f"{len(labels)} labels"
         )
     if labels.size and labels.max() >= len(FASHION_MNIST_CLASSES):
-        raise ValueError(f"{labels_path}: label {labels.max()} outside 0..9")
+        raise DataFormatError(f"{labels_path}: label {labels.max()} outside 0..9")
     return images, labels
 
 

@@ -21,6 +21,12 @@ OFF, channel 1 ON, counts), optionally pooled ``downsample`` x ``downsample``.
 Coordinates follow Tonic's decoding of each format (CIFAR10-DVS is therefore
 rotated by 180 degrees and polarity-swapped with respect to SpikingJelly's
 loader, which a conv net does not mind).
+
+Every length, offset and count read from a file is checked against the file
+before it is used (AEDAT headers and packets are parsed here, bounded, not by
+Tonic), coordinates against the sensor, and labels when the listing is read,
+before any sample is decoded. A malformed file raises
+:class:`.DataFormatError` naming the file and, where there is one, the record.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import torch
 
 from .digits import Split
 from .dvs import EVENT_DTYPE, events_to_frames
+from .errors import DataFormatError
 
 INSTALL_HINT = "pip install 'adali_plugins[neuromorphic]'  (or: pip install tonic)"
 
@@ -67,6 +74,10 @@ _AEDAT3_PACKET = np.dtype(
     ]
 )
 _POLARITY_EVENT = 1
+_MAX_HEADER = 1 << 20
+"""Largest AEDAT text header accepted (real ones are a few hundred bytes)."""
+_NMNIST_RECORD = 5
+_AEDAT2_EVENT = np.dtype([("address", ">u4"), ("timeStamp", ">u4")])
 
 
 def _tonic_io() -> Any:
@@ -92,10 +103,28 @@ def _events(t: np.ndarray, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> np.n
     return out
 
 
+def _check_xy(x: Any, y: Any, sensor: tuple[int, int], source: Any) -> None:
+    """Every event's coordinates lie on the sensor, or DataFormatError."""
+    height, width = sensor
+    x, y = np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64)
+    bad = (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(
+            f"{source}: event {i} at x={int(x[i])}, y={int(y[i])} lies outside the "
+            f"{width}x{height} sensor"
+        )
+
+
 def _frames(
-    events: np.ndarray, sensor: tuple[int, int], time_steps: int, downsample: int
+    events: np.ndarray,
+    sensor: tuple[int, int],
+    time_steps: int,
+    downsample: int,
+    source: Any = None,
 ) -> torch.Tensor:
     height, width = sensor
+    _check_xy(events["x"], events["y"], sensor, source)
     if downsample > 1:
         events = events.copy()
         events["x"] //= downsample
@@ -104,13 +133,17 @@ def _frames(
     return events_to_frames(events, n_frames=time_steps, height=height, width=width)
 
 
-def _dvs128_frames(ev: Any, time_steps: int, downsample: int) -> torch.Tensor:
+def _dvs128_frames(
+    ev: Any, time_steps: int, downsample: int, source: Any = None
+) -> torch.Tensor:
     """Frames of one DVS128 sample from its ``t``, ``x``, ``y``, ``p`` columns."""
+    _check_xy(ev["x"], ev["y"], DVS128_SENSOR, source)
     return _frames(
         _events(ev["t"], ev["x"], ev["y"], ev["p"]),
         DVS128_SENSOR,
         time_steps,
         downsample,
+        source,
     )
 
 
@@ -167,8 +200,19 @@ def _split(
 
 
 def read_nmnist_events(path: str | Path) -> np.ndarray:
-    """One N-MNIST ``.bin`` file as our event array (through Tonic's reader)."""
+    """One N-MNIST ``.bin`` file as our event array (through Tonic's reader).
+
+    The file must be a non-empty whole number of 5-byte records.
+    """
     io = _tonic_io()
+    size = Path(path).stat().st_size
+    if size == 0:
+        raise DataFormatError(f"{path}: empty N-MNIST file (no events)")
+    if size % _NMNIST_RECORD:
+        raise DataFormatError(
+            f"{path}: N-MNIST record {size // _NMNIST_RECORD} is cut after "
+            f"{size % _NMNIST_RECORD} of {_NMNIST_RECORD} bytes (file truncated?)"
+        )
     dtype = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)])
     raw = io.read_mnist_file(str(path), dtype=dtype)
     return _events(raw["t"], raw["x"], raw["y"], raw["p"])
@@ -194,20 +238,54 @@ def load_nmnist(
         return files, [int(f.parent.name) for f in files]
 
     def read(path: Path) -> torch.Tensor:
-        return _frames(read_nmnist_events(path), NMNIST_SENSOR, time_steps, downsample)
+        return _frames(
+            read_nmnist_events(path), NMNIST_SENSOR, time_steps, downsample, path
+        )
 
     return _split(
         listing("Train"), listing("Test"), read, train_limit, test_limit, seed
     )
 
 
+def _aedat_header(path: Path, data: bytes) -> tuple[float, int]:
+    """AEDAT version and the offset of the first byte after the text header.
+
+    The header is the run of lines that start with ``#`` (as Tonic reads it),
+    at most ``_MAX_HEADER`` bytes, and must name its version (``#!AER-DAT3.1``).
+    """
+    if not data:
+        raise DataFormatError(f"{path}: empty file, not AEDAT")
+    start, version = 0, None
+    while start < len(data) and data[start : start + 1] == b"#":
+        end = data.find(b"\n", start, start + _MAX_HEADER)
+        if end < 0:
+            if len(data) - start < _MAX_HEADER:
+                end = len(data) - 1
+            else:
+                raise DataFormatError(
+                    f"{path}: AEDAT header line at byte {start} is longer than "
+                    f"{_MAX_HEADER} bytes"
+                )
+        found = re.match(rb"#!AER-DAT(\d+)\.(\d+)", data[start : end + 1])
+        if found and version is None:
+            version = float(f"{int(found[1])}.{int(found[2])}")
+        start = end + 1
+        if start > _MAX_HEADER:
+            raise DataFormatError(
+                f"{path}: AEDAT header longer than {_MAX_HEADER} bytes"
+            )
+    if version is None:
+        raise DataFormatError(
+            f"{path}: not an AEDAT file (no '#!AER-DAT<version>' header line)"
+        )
+    return version, start
+
+
 def _aedat_payload(path: Path) -> tuple[float, bytes]:
-    """AEDAT version and the bytes after the text header (Tonic's header reader)."""
-    io = _tonic_io()
-    version, start, *_ = io.read_aedat_header_from_file(str(path))
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        return float(version), fh.read()
+    """AEDAT version and the bytes after the text header."""
+    data = Path(path).read_bytes()
+    version, start = _aedat_header(Path(path), data)
+    return version, data[start:]
 
 
 def read_aedat3_polarity(path: str | Path) -> np.ndarray:
@@ -218,20 +296,44 @@ def read_aedat3_polarity(path: str | Path) -> np.ndarray:
     """
     version, payload = _aedat_payload(Path(path))
     if not 3 <= version < 4:
-        raise ValueError(f"{path}: expected AEDAT 3.x, found version {version}")
-    parts, offset = [], 0
-    while offset + _AEDAT3_PACKET.itemsize <= len(payload):
+        raise DataFormatError(f"{path}: expected AEDAT 3.x, found version {version}")
+    parts, offset, packet = [], 0, 0
+    while offset < len(payload):
+        where = f"{path}: packet {packet} at byte {offset} of the data"
+        if offset + _AEDAT3_PACKET.itemsize > len(payload):
+            raise DataFormatError(
+                f"{where}: header cut after {len(payload) - offset} of "
+                f"{_AEDAT3_PACKET.itemsize} bytes (file truncated?)"
+            )
         head = np.frombuffer(payload, _AEDAT3_PACKET, 1, offset)[0]
         offset += _AEDAT3_PACKET.itemsize
-        body = int(head["capacity"]) * int(head["size"])
-        if head["type"] == _POLARITY_EVENT and head["size"] >= 8:
-            words = np.frombuffer(payload, "<u4", body // 4, offset).reshape(
-                -1, int(head["size"]) // 4
+        size, capacity = int(head["size"]), int(head["capacity"])
+        number = int(head["number"])
+        if size < 1 or capacity < 0 or not 0 <= number <= capacity:
+            raise DataFormatError(
+                f"{where}: impossible event size {size}, capacity {capacity}, "
+                f"number {number}"
             )
-            data, ts = words[: int(head["number"]), 0], words[: int(head["number"]), 1]
+        body = capacity * size
+        if body > len(payload) - offset:
+            raise DataFormatError(
+                f"{where}: claims {body} bytes of events, {len(payload) - offset} "
+                "remain (file truncated?)"
+            )
+        if head["type"] == _POLARITY_EVENT:
+            if size < 8 or size % 4:
+                raise DataFormatError(
+                    f"{where}: polarity events of {size} bytes (need a multiple "
+                    "of 4, at least 8)"
+                )
+            words = np.frombuffer(payload, "<u4", body // 4, offset).reshape(
+                -1, size // 4
+            )
+            data, ts = words[:number, 0], words[:number, 1]
             t = ts.astype(np.int64) | (np.int64(head["ts_overflow"]) << 31)
             parts.append((t, data))
         offset += body
+        packet += 1
     if not parts:
         return np.empty(0, dtype=EVENT_DTYPE)
     t = np.concatenate([p[0] for p in parts])
@@ -249,12 +351,20 @@ def read_aedat3_polarity(path: str | Path) -> np.ndarray:
 
 
 def read_aedat2_dvs128(path: str | Path) -> np.ndarray:
-    """Events of an AEDAT 2.0 DVS128 file (``tonic.io``'s reader and decoding)."""
-    io = _tonic_io()
-    version, start, *_ = io.read_aedat_header_from_file(str(path))
+    """Events of an AEDAT 2.0 DVS128 file (``tonic.io``'s decoding).
+
+    The data must be a whole number of 8-byte (address, timestamp) records.
+    """
+    version, payload = _aedat_payload(Path(path))
     if not 2 <= version < 3:
-        raise ValueError(f"{path}: expected AEDAT 2.x, found version {version}")
-    raw = io.get_aer_events_from_file(str(path), version, start)
+        raise DataFormatError(f"{path}: expected AEDAT 2.x, found version {version}")
+    cut = len(payload) % _AEDAT2_EVENT.itemsize
+    if cut:
+        raise DataFormatError(
+            f"{path}: AEDAT 2 event {len(payload) // _AEDAT2_EVENT.itemsize} is cut "
+            f"after {cut} of {_AEDAT2_EVENT.itemsize} bytes (file truncated?)"
+        )
+    raw = np.frombuffer(payload, _AEDAT2_EVENT)
     addr = raw["address"].astype(np.int64)
     out = np.empty(
         len(addr), dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")]
@@ -275,18 +385,40 @@ def _gesture_original(root: Path) -> tuple[tuple[list, list], tuple[list, list]]
         samples, labels = [], []
         for name in trials.read_text().split():
             aedat = root / name
-            table = np.loadtxt(
-                aedat.with_name(aedat.stem + "_labels.csv"),
-                delimiter=",",
-                skiprows=1,
-                dtype=np.int64,
-                ndmin=2,
-            )
-            for label, start, end in table:
-                samples.append((aedat, int(start), int(end)))
-                labels.append(int(label) - 1)
+            for label, start, end in _gesture_labels(
+                aedat.with_name(aedat.stem + "_labels.csv")
+            ):
+                samples.append((aedat, start, end))
+                labels.append(label - 1)
         parts.append((samples, labels))
     return parts[0], parts[1]
+
+
+def _gesture_labels(csv: Path) -> list[tuple[int, int, int]]:
+    """``(class 1..11, start, end)`` rows of a DVS128 Gesture label CSV, checked."""
+    try:
+        table = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    except (ValueError, OverflowError) as exc:
+        raise DataFormatError(
+            f"{csv}: not a label table of integer class,start,end rows ({exc})"
+        ) from None
+    if table.size and table.shape[1] != 3:
+        raise DataFormatError(
+            f"{csv}: rows have {table.shape[1]} columns, expected class,start,end"
+        )
+    rows = []
+    for i, (label, start, end) in enumerate(table.tolist()):
+        if not 1 <= label <= GESTURE_CLASSES:
+            raise DataFormatError(
+                f"{csv}: row {i + 1}: class {label} outside 1..{GESTURE_CLASSES}"
+            )
+        if not 0 <= start < end:
+            raise DataFormatError(
+                f"{csv}: row {i + 1}: start {start} and end {end} are not "
+                "0 <= start < end"
+            )
+        rows.append((label, start, end))
+    return rows
 
 
 def _gesture_tonic(root: Path) -> tuple[tuple[list, list], tuple[list, list]] | None:
@@ -295,7 +427,14 @@ def _gesture_tonic(root: Path) -> tuple[tuple[list, list], tuple[list, list]] | 
         files = sorted((root / folder).glob("user*/*.npy"))
         if not files:
             return None
-        parts.append((files, [int(f.stem) for f in files]))
+        labels = []
+        for f in files:
+            if not f.stem.isdigit() or not 0 <= int(f.stem) < GESTURE_CLASSES:
+                raise DataFormatError(
+                    f"{f}: file name must be its label 0..{GESTURE_CLASSES - 1}"
+                )
+            labels.append(int(f.stem))
+        parts.append((files, labels))
     return parts[0], parts[1]
 
 
@@ -333,13 +472,26 @@ def load_dvs_gesture(
             cache[path] = read_aedat3_polarity(path)
         ev = cache[path]
         ev = ev[(ev["t"] >= start) & (ev["t"] < end)]
-        return _dvs128_frames(ev, time_steps, downsample)
+        return _dvs128_frames(ev, time_steps, downsample, f"{path} [{start}, {end})")
 
     def read_npy(path: Path) -> torch.Tensor:
-        rows = np.load(path)
-        ev = {"x": rows[:, 0].astype(np.int16), "y": rows[:, 1].astype(np.int16)}
+        try:
+            rows = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataFormatError(f"{path}: not a plain .npy array ({exc})") from None
+        if (
+            rows.ndim != 2
+            or rows.shape[1] < 4
+            or rows.dtype.kind not in "iuf"
+            or not np.isfinite(rows).all()
+        ):
+            raise DataFormatError(
+                f"{path}: expected finite numeric (N, 4) rows x, y, p, t; got "
+                f"{rows.dtype} {rows.shape}"
+            )
+        ev = {"x": rows[:, 0].astype(np.int64), "y": rows[:, 1].astype(np.int64)}
         ev.update(p=rows[:, 2], t=rows[:, 3])
-        return _dvs128_frames(ev, time_steps, downsample)
+        return _dvs128_frames(ev, time_steps, downsample, path)
 
     train, test = listing
     read = read_cut if original else read_npy
@@ -375,7 +527,7 @@ def load_cifar10_dvs(
         raise _missing("CIFAR10-DVS", root, "<class>/*.aedat for the ten classes")
 
     def read(path: Path) -> torch.Tensor:
-        return _dvs128_frames(read_aedat2_dvs128(path), time_steps, downsample)
+        return _dvs128_frames(read_aedat2_dvs128(path), time_steps, downsample, path)
 
     return _split(train, test, read, train_limit, test_limit, seed)
 
