@@ -36,6 +36,7 @@ from .callback import CalibrationCallback, calibrate_on
 from .checkpoint import (
     CheckpointError,
     load_checkpoint,
+    load_model_state,
     restore_training_state,
     save_checkpoint,
     training_state,
@@ -74,6 +75,7 @@ __all__ = [
     "calibrate_on",
     "installed_hosts",
     "load_checkpoint",
+    "load_model_state",
     "replace_surrogates",
     "restore_training_state",
     "save_checkpoint",

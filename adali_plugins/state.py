@@ -118,7 +118,7 @@ def params_from_entries(
         if name in entries:
             changes[name] = _loaded(name, _scalar(name, entries[name]))
     if "schedule_code" in entries:
-        code = int(_scalar("schedule_code", entries["schedule_code"]))
+        code = _code("schedule_code", entries["schedule_code"])
         if code == CALLABLE_CODE:
             if isinstance(current.schedule, str):
                 raise ValueError(
@@ -134,7 +134,7 @@ def params_from_entries(
                 f"{len(SCHEDULE_CODES) - 1}], got {code}"
             )
     if "keep_code" in entries:
-        code = int(_scalar("keep_code", entries["keep_code"]))
+        code = _code("keep_code", entries["keep_code"])
         if not 0 <= code < len(KEEP_CODES):
             raise ValueError(
                 f"keep_code must be in [0, {len(KEEP_CODES) - 1}], got {code}"
@@ -182,6 +182,14 @@ def _scalar(name: str, value: Any) -> float:
             f"{name} must be a tensor or number, got {type(value).__name__}"
         )
     return float(value)
+
+
+def _code(name: str, value: Any) -> int:
+    """An integer code entry; a non-integral or non-finite value is refused."""
+    number = _scalar(name, value)
+    if not (math.isfinite(number) and number == int(number)):
+        raise ValueError(f"{name} must be an integer code, got {number}")
+    return int(number)
 
 
 def adali_groups(state_dict: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -580,12 +580,6 @@ def test_load_model_state_is_all_or_nothing():
     assert float(after["features.2.spike_grad.left"]) == 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.py (another engineer's file): AdaLi's _load_from_state_dict "
-    "says 'nothing was loaded' but earlier layers, AdaLi ones included, are "
-    "already overwritten; checkpoint.load_model_state works around it",
-)
 def test_adali_load_state_dict_all_or_nothing_across_layers():
     model = _adali_net()
     with pytest.raises(ValueError, match="keep_code"):

@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         + "\nA rerun into an existing --out resumes it only if every flag of "
         f"{', '.join('--' + f.replace('_', '-') for f in IDENTITY)} is the same; "
         "otherwise it stops, naming the flags that differ (use another --out).\n"
-        f"Budget: counts and sizes from 1 to {BUDGET}; --batch-size x --time-steps "
+        "Budget: counts and sizes from 1 to "
+        + ", ".join(f"{v} (--{k.replace('_', '-')})" for k, v in BUDGET.items())
+        + f"; --batch-size x --time-steps "
         f"at most {MAX_STEP_ELEMENTS}; --lr finite in (0, {MAX_LR}].",
         formatter_class=_HelpFormatter,
     )
