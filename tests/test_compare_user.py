@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -239,3 +242,126 @@ def test_nondeterministic_factory_is_refused():
 
     with pytest.raises(CompareError, match="deterministic"):
         compare(model=factory, train=train, test=test, epochs=1, seeds=1)
+
+
+USER_MODULE = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+import snntorch as snn
+
+from adali_plugins.data import load_digits_split
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+        self.lif = snn.Leaky(beta=0.9, init_hidden=True, output=True)
+
+    def forward(self, x):
+        out = []
+        for _ in range(3):
+            spk, mem = self.lif(self.fc(x.flatten(1)))
+            out.append(mem)
+        return torch.stack(out)
+
+
+def make(seed):
+    return Net()
+
+
+def not_a_model(seed):
+    return 42
+
+
+def loaders():
+    d = load_digits_split(seed=0)
+    train = TensorDataset(d.x_train[:128], d.y_train[:128])
+    test = TensorDataset(d.x_test[:64], d.y_test[:64])
+    train = DataLoader(train, batch_size=64, shuffle=True)
+    return train, DataLoader(test, batch_size=64)
+
+
+def one_loader():
+    return 3
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_snn_project.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_snn_project"
+    import sys
+
+    sys.modules.pop("my_snn_project", None)
+
+
+@pytest.mark.slow
+def test_cli_model_and_data_by_import_path(user_module, tmp_path):
+    from adali_plugins.compare import main
+
+    args = [
+        "--model",
+        f"{user_module}:make",
+        "--data",
+        f"{user_module}:loaders",
+        "--surrogates",
+        "AdaLi",
+        "atan",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    ]
+    payload = main(args)
+    assert payload["host"] == "snntorch" and payload["verdict"]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {r["surrogate"] for r in saved["runs"]} == {"AdaLi", "atan"}
+    assert (tmp_path / "out" / "summary.md").exists()
+    again = main(args)  # resumes: every run already finished
+    assert again == payload
+    with pytest.raises(SystemExit):  # another configuration into the same --out
+        main([*args[:-3], "--epochs", "3", "--out", str(tmp_path / "out"), "-q"])
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "match"),
+    [
+        ("no_such_module:make", "{m}:loaders", "cannot import no_such_module"),
+        ("{m}:nothing_here", "{m}:loaders", "has no 'nothing_here'"),
+        ("{m}", "{m}:loaders", "package.module:function"),
+        ("{m}:not_a_model", "{m}:loaders", "not an nn.Module"),
+        ("{m}:make", "{m}:one_loader", "must return \\(train, test\\)"),
+    ],
+    ids=["import", "attribute", "syntax", "not-a-model", "data-shape"],
+)
+def test_cli_model_errors_are_one_line(
+    user_module, tmp_path, capsys, model, data, match
+):
+    from adali_plugins.compare import main
+
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "--model",
+                model.format(m=user_module),
+                "--data",
+                data.format(m=user_module),
+                "--epochs",
+                "1",
+                "--seeds",
+                "1",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adali-compare: error:") and "\n" not in err
+    assert re.search(match, err), err

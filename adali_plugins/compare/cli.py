@@ -38,6 +38,7 @@ from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
+from .external import run_external
 from .progress import Progress, TqdmHandler
 from .spec import (
     BUILTINS,
@@ -54,6 +55,7 @@ from .train import (
     config_differences,
     run,
 )
+from .user import CompareError
 
 HOSTS = ("snntorch", "spikingjelly")
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
@@ -118,6 +120,8 @@ IDENTITY = (
     "encoding",
     "channels",
     "device",
+    "model",
+    "data",
 )
 """The flags that make a run's numbers; ``--target``, ``--threads``,
 ``--no-plots`` and ``--out`` do not."""
@@ -127,7 +131,13 @@ class UsageError(ValueError):
     """A flag, a combination of flags or the state of ``--out`` is unusable."""
 
 
-USER_ERRORS = (UsageError, CheckpointError, DataFormatError, FolderBusyError)
+USER_ERRORS = (
+    UsageError,
+    CheckpointError,
+    DataFormatError,
+    FolderBusyError,
+    CompareError,
+)
 """Errors reported as one line with exit status 2 (``main``)."""
 
 
@@ -214,6 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("runs/compare"),
         help="results folder (created; locked while in use; resumed only with "
         "identical flags)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="your own network: factory(seed) -> nn.Module (snnTorch or "
+        "SpikingJelly neurons), by import path; needs --data",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="MODULE:LOADERS",
+        help="your own data: loaders() -> (train, test) iterables of "
+        "(inputs, labels) batches, by import path; needs --model",
     )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
@@ -506,10 +530,12 @@ def _main(argv: list[str] | None) -> dict[str, Any]:
     if args.epochs is None:
         args.epochs = FULL_EPOCHS if args.full else QUICK_EPOCHS
     validate(args)
-    hosts = _hosts(args.host)
-    specs = select_specs(hosts, args.surrogates, full=args.full)
     out: Path = args.out
     ident = identity(args)
+    if args.model or args.data:
+        return _main_external(args, out, ident)
+    hosts = _hosts(args.host)
+    specs = select_specs(hosts, args.surrogates, full=args.full)
     _check_identity(out, ident)  # refuse early, before loading any data
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -543,6 +569,30 @@ def _main(argv: list[str] | None) -> dict[str, Any]:
         log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
         try:
             return _train_and_report(args, plan, data, out, log)
+        finally:
+            log.close()
+
+
+def _main_external(
+    args: argparse.Namespace, out: Path, ident: dict[str, Any]
+) -> dict[str, Any]:
+    """``--model`` / ``--data``: the user's network and data through ``compare()``."""
+    if not (args.model and args.data):
+        raise UsageError("--model and --data go together: give both")
+    _check_identity(out, ident)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {_one_line(exc)}") from None
+    with folder_lock(out):
+        if not _check_identity(out, ident):
+            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
+        verbosity = -1 if args.quiet else args.verbose
+        log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
+        try:
+            return run_external(args, out)
         finally:
             log.close()
 
