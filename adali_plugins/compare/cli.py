@@ -527,6 +527,17 @@ def _main(argv: list[str] | None) -> dict[str, Any]:
     if args.list:
         print(listing({h: is_installed(h) for h in HOSTS}))
         return {}
+    # Logging first: importing a host (building its surrogates) can log notices
+    # that the set-up filters.
+    verbosity = -1 if args.quiet else args.verbose
+    log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
+    try:
+        return _compare(args, log)
+    finally:
+        log.close()
+
+
+def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
     if args.epochs is None:
         args.epochs = FULL_EPOCHS if args.full else QUICK_EPOCHS
     validate(args)
@@ -565,12 +576,7 @@ def _main(argv: list[str] | None) -> dict[str, Any]:
             atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
         for cfg in plan:
             check_resumable(cfg, out)
-        verbosity = -1 if args.quiet else args.verbose
-        log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
-        try:
-            return _train_and_report(args, plan, data, out, log)
-        finally:
-            log.close()
+        return _train_and_report(args, plan, data, out, log)
 
 
 def _main_external(
@@ -589,12 +595,7 @@ def _main_external(
     with folder_lock(out):
         if not _check_identity(out, ident):
             atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
-        verbosity = -1 if args.quiet else args.verbose
-        log = logs.setup(verbosity, handler=TqdmHandler(sys.stderr))
-        try:
-            return run_external(args, out)
-        finally:
-            log.close()
+        return run_external(args, out)
 
 
 def _train_and_report(
