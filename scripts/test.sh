@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Run the whole test suite on both tested host pairs (constraints/current.txt and
-# constraints/legacy.txt), each in its own virtual environment under .venvs/.
+# Run the test suite on both tested host pairs, each in its own virtual
+# environment under .venvs/: the whole suite on the current pair
+# (constraints/current.txt) and the fast lane (-m "not slow": no subprocess
+# trainings, DDP or CLI runs) on the legacy pair (constraints/legacy.txt), which
+# is there for the older host APIs. Arguments replace that choice on both pairs.
 # Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +13,13 @@ status=0
 for pair in current legacy; do
     setup_venv "$pair"
     "$VENV_PYTHON" -c 'import torch, importlib.metadata as m; print("=== host pair:", "torch", torch.__version__, *(f"{p} {m.version(p)}" for p in ("snntorch", "spikingjelly")))'
-    "$VENV_PYTHON" -m pytest "$@" || status=$?
+    if [ "$#" -gt 0 ]; then
+        args=("$@")
+    elif [ "$pair" = legacy ]; then
+        args=(-m "not slow")
+    else
+        args=()
+    fi
+    "$VENV_PYTHON" -m pytest "${args[@]}" || status=$?
 done
 exit $status

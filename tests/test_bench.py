@@ -54,6 +54,7 @@ def test_cli_writes_json(tmp_path, capsys):
     assert "AdaLi" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_training_steps_with_and_without_monitor():
     rows = bench.bench_training_steps(
         time_steps=2, batch=4, size=8, repeats=1, monitor=True
@@ -114,6 +115,7 @@ def test_step_peak_keeps_other_stderr_and_drops_profiler_lines(capfd):
     assert "USDT:" not in err and "STAGE:" not in err
 
 
+@pytest.mark.slow
 def test_cli_step_only_writes_steps_and_no_surrogates(tmp_path):
     out = tmp_path / "s.json"
     bench.main(

@@ -50,6 +50,7 @@ def _kill_when(proc, ckpt, condition, timeout=120):
     raise AssertionError("condition never reached")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 @pytest.mark.parametrize(
     "where",

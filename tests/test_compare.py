@@ -27,6 +27,7 @@ def _numbers(payload):
     return runs
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_numbers(tmp_path):
     args = [*TINY, "--surrogates", "AdaLi:calibrate=both", "atan", "ATan"]
     first = main([*args, "--out", str(tmp_path / "a")])
@@ -44,6 +45,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
     data = load_dataset("digits")
@@ -78,6 +80,7 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
     assert json.dumps(strip(resumed)) == json.dumps(strip(whole))
 
 
+@pytest.mark.slow
 def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
     out = tmp_path / "o"
     main(
@@ -129,6 +132,7 @@ def test_outputs_table_csv_json_and_plots(tmp_path, capsys):
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4
 
 
+@pytest.mark.slow
 def test_mnist1d_runs_as_a_sequence_and_rejects_bad_time_steps(tmp_path, capsys):
     pytest.importorskip("mnist1d")
     args = ["--dataset", "mnist1d", "--epochs", "1", "--seeds", "1", "--no-plots"]
@@ -187,6 +191,7 @@ def test_surrogate_spec_parsing():
     ]
 
 
+@pytest.mark.slow
 def test_console_script_exits_zero(tmp_path):
     import subprocess
     import sys

@@ -43,6 +43,7 @@ def test_no_graph_breaks():
     assert explained.graph_break_count == 0, explained.break_reasons
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compiled_gradients_equal_eager_and_no_recompile_per_epoch(backend):
     dynamo.reset()

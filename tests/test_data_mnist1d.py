@@ -27,6 +27,7 @@ def test_recorded_defaults_match_package() -> None:
     assert published == MNIST1D_DEFAULT_ARGS
 
 
+@pytest.mark.slow
 def test_default_sizes_shapes_and_dtypes(default: Split) -> None:
     assert default.x_train.shape == (4000, 1, 40)
     assert default.x_test.shape == (1000, 1, 40)
@@ -40,6 +41,7 @@ def test_default_sizes_shapes_and_dtypes(default: Split) -> None:
     assert torch.isfinite(default.x_train).all()
 
 
+@pytest.mark.slow
 def test_default_equals_package_generator_with_published_args(
     default: Split,
 ) -> None:
@@ -60,6 +62,7 @@ def test_standardised_over_whole_set(default: Split) -> None:
     assert x.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_other_seed_differs(default: Split) -> None:
     again = load_mnist1d(seed=42)
     other = load_mnist1d(seed=7)

@@ -23,6 +23,7 @@ def _available(name):
 BUNDLED = sorted(set(LOADERS) - set(ON_DISK))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUNDLED, ids=BUNDLED)
 def test_dataset_loads_and_encodes_time_major(name):
     if not _available(name):
@@ -57,6 +58,7 @@ def test_unknown_dataset():
         load_dataset("cifar10")
 
 
+@pytest.mark.slow
 def test_sequences_are_read_out_in_order_over_time():
     pytest.importorskip("mnist1d")
     data = load_dataset("mnist1d", train_limit=50, test_limit=20)

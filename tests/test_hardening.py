@@ -399,6 +399,7 @@ def test_bench_bad_flags_exit_2_one_line(tmp_path, capsys):
 # -------------------------------------------------------------------- readers
 
 
+@pytest.mark.slow
 def test_idx_gzip_bomb_is_refused_without_inflating_it(tmp_path):
     path = tmp_path / "bomb.gz"
     with gzip.open(path, "wb", compresslevel=9) as fh:

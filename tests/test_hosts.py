@@ -43,6 +43,7 @@ USE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kept", "hidden"), [("snntorch", "spikingjelly"), ("spikingjelly", "snntorch")]
 )

@@ -57,6 +57,7 @@ def test_area_is_preserved_with_keep_area(p, q):
     assert float(total) == pytest.approx(p.alpha + p.beta, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(params(), progress, shapes, st.integers(0, 2**31 - 1))
 def test_zero_gradient_outside_window_and_heaviside_forward(p, q, shape, seed):
@@ -85,6 +86,7 @@ def test_window_never_widens_over_epochs(p, total, e1, e2):
     assert (start.left, start.right) == pytest.approx((p.left, p.right))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     params(), progress, st.integers(2, 6), st.integers(2, 6), st.integers(0, 2**31 - 1)
