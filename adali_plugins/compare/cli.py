@@ -20,6 +20,7 @@ identical configuration. ``--out`` is locked while a run uses it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -567,6 +568,15 @@ def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
         for spec in specs[host]
         for seed in range(args.seeds)
     ]
+    with _claimed(out, ident):
+        for cfg in plan:
+            check_resumable(cfg, out)
+        return _train_and_report(args, plan, data, out, log)
+
+
+@contextlib.contextmanager
+def _claimed(out: Path, ident: dict[str, Any]) -> Iterator[None]:
+    """``--out`` created, locked for this run, and holding this run's identity."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -574,9 +584,7 @@ def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
     with folder_lock(out):
         if not _check_identity(out, ident):
             atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
-        for cfg in plan:
-            check_resumable(cfg, out)
-        return _train_and_report(args, plan, data, out, log)
+        yield
 
 
 def _main_external(
@@ -588,13 +596,7 @@ def _main_external(
     _check_identity(out, ident)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: {_one_line(exc)}") from None
-    with folder_lock(out):
-        if not _check_identity(out, ident):
-            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
+    with _claimed(out, ident):
         return run_external(args, out)
 
 
