@@ -8,8 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import adali_plugins as ap
+from adali_plugins.compare.data import load_digits_split
 from adali_plugins.compare.user import CompareError, compare, weights_hash
-from adali_plugins.data import load_digits_split
 from adali_plugins.state import AdaLiState
 
 snn = pytest.importorskip("snntorch")

@@ -32,12 +32,12 @@ from typing import Any, NoReturn
 import torch
 
 from ..checkpoint import CheckpointError
-from ..data import DataFormatError
-from ..data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
 from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
+from .data import DataFormatError
+from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
 from .progress import Progress, TqdmHandler
 from .spec import (
     BUILTINS,

@@ -32,14 +32,14 @@ from ..checkpoint import (
     load_model_state,
     save_checkpoint,
 )
-from ..data.datasets import Dataset
 from ..epochs import AdaLiScheduler
 from ..fileio import atomic_write
-from ..models import conv_net, mlp_net
 from ..monitor import MembraneMonitor
 from ..state import AdaLiState
 from . import baselines
+from .data.datasets import Dataset
 from .diagnostics import GradientHealth
+from .models import conv_net, mlp_net
 from .spec import SurrogateSpec, parse_surrogate
 
 
