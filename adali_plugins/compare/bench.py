@@ -35,6 +35,7 @@ import torch
 from .. import kernels
 from ..fileio import atomic_write
 from ..hosts import is_installed
+from .hosts import PROFILES, profile
 
 Surrogate = Callable[[torch.Tensor], torch.Tensor]
 DTYPES = {
@@ -60,30 +61,18 @@ class SurrogateResult:
 def candidates() -> dict[str, dict[str, Surrogate]]:
     """Surrogates to compare, per installed host; names starting 'AdaLi' are ours."""
     out: dict[str, dict[str, Surrogate]] = {}
-    if is_installed("snntorch"):
-        from snntorch import surrogate as s
-
-        from ..snntorch import adali
-
-        out["snntorch"] = {
-            "AdaLi": adali(),
-            "AdaLi-compiled": adali(),
-            "atan": s.atan(),
-            "fast_sigmoid": s.fast_sigmoid(),
-            "sigmoid": s.sigmoid(),
-            "triangular": s.triangular(),
-            "straight_through_estimator": s.straight_through_estimator(),
-        }
-    if is_installed("spikingjelly"):
-        from spikingjelly.activation_based import surrogate as s
-
-        from ..spikingjelly import AdaLi
-
-        jelly = {"AdaLi": AdaLi(), "AdaLi-compiled": AdaLi()}
-        for name in ("ATan", "Sigmoid", "PiecewiseQuadratic", "Erf", "Rect"):
-            if hasattr(s, name):
-                jelly[name] = getattr(s, name)()
-        out["spikingjelly"] = jelly
+    for host, prof in PROFILES.items():
+        if not is_installed(host):
+            continue
+        make = prof.adali()
+        mine: dict[str, Surrogate] = {"AdaLi": make(), "AdaLi-compiled": make()}
+        for name in prof.builtins:
+            try:
+                builtin = prof.builtin(name)
+            except AttributeError:  # not in this version of the host
+                continue
+            mine[name] = builtin()
+        out[host] = mine
     return out
 
 
@@ -191,32 +180,17 @@ class StepResult:
     ratio_to_default: float = float("nan")
 
 
-DEFAULT_SURROGATE = {"snntorch": "atan", "spikingjelly": "Sigmoid"}
+DEFAULT_SURROGATE = {h: p.default_builtin for h, p in PROFILES.items()}
 """What a neuron uses when the user passes no surrogate."""
 
 
 def _step_candidates(host: str) -> dict[str, Callable[[], object]]:
-    if host == "snntorch":
-        from snntorch import surrogate as s
-
-        from ..snntorch import adali
-
-        return {
-            "atan": s.atan,
-            "fast_sigmoid": s.fast_sigmoid,
-            "AdaLi": adali,
-            "AdaLi-compiled": adali,
-        }
-    from spikingjelly.activation_based import surrogate as s
-
-    from ..spikingjelly import AdaLi
-
-    return {
-        "Sigmoid": s.Sigmoid,
-        "ATan": s.ATan,
-        "AdaLi": AdaLi,
-        "AdaLi-compiled": AdaLi,
+    prof = profile(host)
+    out: dict[str, Callable[[], object]] = {
+        name: prof.builtin(name) for name in prof.bench_builtins
     }
+    out["AdaLi"] = out["AdaLi-compiled"] = prof.adali()
+    return out
 
 
 def saved_for_backward(forward: Callable[[], object]) -> int:
@@ -281,7 +255,7 @@ def bench_training_steps(
     x = torch.rand(time_steps, batch, 1, size, size, generator=gen).to(device)
     y = torch.randint(0, 10, (batch,), generator=gen).to(device)
     cuda = x.is_cuda
-    for host in hosts or [h for h in ("snntorch", "spikingjelly") if is_installed(h)]:
+    for host in hosts or [h for h in PROFILES if is_installed(h)]:
         runs, saved, peaks, monitors = {}, {}, {}, []
         for name, factory in _step_candidates(host).items():
             for watched in (False, True) if monitor else (False,):

@@ -38,6 +38,7 @@ from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
 from .data import DataFormatError
 from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
+from .hosts import PROFILES
 from .progress import Progress, TqdmHandler
 from .spec import (
     BUILTINS,
@@ -55,7 +56,7 @@ from .train import (
     run,
 )
 
-HOSTS = ("snntorch", "spikingjelly")
+HOSTS = tuple(PROFILES)
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .hosts import profile
+
 SurrogateFactory = Callable[[], Any]
 
 
@@ -206,21 +208,11 @@ class SpikingJellyMLP(_SpikingJellyNet):
         functional.set_step_mode(self.net, "m")
 
 
-def _for_host(
-    host: str, snntorch_net: type[nn.Module], jelly_net: type[nn.Module]
-) -> type[nn.Module]:
-    if host == "snntorch":
-        return snntorch_net
-    if host == "spikingjelly":
-        return jelly_net
-    raise ValueError(f"host must be 'snntorch' or 'spikingjelly', got {host!r}")
-
-
 def mlp_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
     """The reference spiking MLP for sequences, for ``host``."""
-    return _for_host(host, SnnTorchMLP, SpikingJellyMLP)(surrogate, **options)
+    return profile(host).mlp_net()(surrogate, **options)
 
 
 def conv_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
-    """The reference conv SNN for ``host`` ("snntorch" or "spikingjelly")."""
-    return _for_host(host, SnnTorchConvNet, SpikingJellyConvNet)(surrogate, **options)
+    """The reference conv SNN for ``host`` (a key of ``compare.hosts.PROFILES``)."""
+    return profile(host).conv_net()(surrogate, **options)
