@@ -118,6 +118,27 @@ def test_attach_monitor_calibrate_on_both_hosts_import_no_harness_module():
     )
 
 
+@pytest.mark.slow
+def test_the_library_works_without_the_harness_dependencies():
+    pytest.importorskip("snntorch")
+    # Only torch, numpy and one host: the compare extra and the other host blocked.
+    _run(
+        "import sys\n"
+        "for m in ('sklearn', 'tqdm', 'matplotlib', 'spikingjelly', 'mnist1d',"
+        " 'tonic'):\n"
+        "    sys.modules[m] = None\n"
+        "import torch, snntorch as snn\n"
+        "import adali_plugins as ap, adali_plugins.snntorch\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(4, 4),"
+        " snn.Leaky(beta=0.9, init_hidden=True))\n"
+        "ap.attach(net)\n"
+        "with ap.MembraneMonitor(net) as mon:\n"
+        "    net(torch.randn(8, 4))\n"
+        "ap.calibrate(net, mon)\n"
+        "ap.set_epoch(net, epoch=1, total_epochs=3)\n"
+    )
+
+
 @pytest.mark.parametrize("old,new", sorted(OLD_PATHS.items()))
 def test_old_paths_warn_and_give_the_same_objects(old: str, new: str):
     fresh = importlib.import_module(new)
