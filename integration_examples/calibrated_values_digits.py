@@ -14,9 +14,9 @@ import argparse
 import torch
 
 import adali_plugins as ap
-from adali_plugins.data.datasets import load_dataset
+from adali_plugins.compare.data.datasets import load_dataset
+from adali_plugins.compare.models import conv_net
 from adali_plugins.hosts import adapter, installed_hosts
-from adali_plugins.models import conv_net
 
 
 def main() -> None:

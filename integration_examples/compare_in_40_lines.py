@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from adali_plugins.compare import RunConfig, run
-from adali_plugins.data.datasets import load_dataset
+from adali_plugins.compare.data.datasets import load_dataset
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=4)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from adali_plugins.compare import compare
-from adali_plugins.data import load_digits_split, load_fashion_mnist
+from adali_plugins.compare.data import load_digits_split, load_fashion_mnist
 
 
 class Net(nn.Module):

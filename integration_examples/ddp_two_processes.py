@@ -22,8 +22,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import adali_plugins as ap
-from adali_plugins.data.datasets import load_dataset
-from adali_plugins.models import conv_net
+from adali_plugins.compare.data.datasets import load_dataset
+from adali_plugins.compare.models import conv_net
 from adali_plugins.snntorch import adali
 
 T = 4

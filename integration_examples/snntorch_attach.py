@@ -20,7 +20,7 @@ from snntorch import surrogate, utils
 from torch import nn
 
 import adali_plugins as ap
-from adali_plugins.data import direct_encode, load_digits_split
+from adali_plugins.compare.data import direct_encode, load_digits_split
 
 spike_grad = surrogate.fast_sigmoid(slope=25)
 net = nn.Sequential(

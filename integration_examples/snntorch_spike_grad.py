@@ -15,7 +15,7 @@ from snntorch import utils
 from torch import nn
 
 import adali_plugins as ap
-from adali_plugins.data import direct_encode, load_digits_split
+from adali_plugins.compare.data import direct_encode, load_digits_split
 from adali_plugins.snntorch import adali
 
 

@@ -15,7 +15,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 import adali_plugins as ap
-from adali_plugins.data import direct_encode, load_digits_split
+from adali_plugins.compare.data import direct_encode, load_digits_split
 from adali_plugins.spikingjelly import AdaLi
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration_exa
 from compare_your_model import Net
 
 from adali_plugins.compare import compare
-from adali_plugins.data import load_digits_split, load_fashion_mnist
+from adali_plugins.compare.data import load_digits_split, load_fashion_mnist
 
 
 def hand_epoch(net: nn.Module, opt, train, test) -> float:

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import adali_plugins as ap
-from adali_plugins.data import direct_encode, load_digits_split
+from adali_plugins.compare.data import direct_encode, load_digits_split
 
 T, N = 4, 128
 

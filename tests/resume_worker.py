@@ -24,8 +24,8 @@ from adali_plugins.checkpoint import (
     save_checkpoint,
     training_state,
 )
-from adali_plugins.data.datasets import load_dataset
-from adali_plugins.models import conv_net
+from adali_plugins.compare.data.datasets import load_dataset
+from adali_plugins.compare.models import conv_net
 
 T, BATCH, EPOCHS, CALIB = 3, 128, 2, 4
 

@@ -1,4 +1,4 @@
-"""bench.py: the benchmark runs for every candidate and reports consistent rows."""
+"""compare/bench.py: the benchmark runs every candidate, reports consistent rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from adali_plugins import bench
+from adali_plugins.compare import bench
 
 
 def test_surrogate_rows_for_every_installed_candidate():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from adali_plugins.compare import main, parse_surrogate
+from adali_plugins.compare.data.datasets import load_dataset
 from adali_plugins.compare.spec import default_surrogates
 from adali_plugins.compare.train import RunConfig, run
-from adali_plugins.data.datasets import load_dataset
 
 pytest.importorskip("snntorch")
 pytest.importorskip("spikingjelly")

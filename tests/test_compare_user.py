@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import adali_plugins as ap
+from adali_plugins.compare.data import load_digits_split
 from adali_plugins.compare.user import CompareError, compare, weights_hash
-from adali_plugins.data import load_digits_split
 from adali_plugins.state import AdaLiState
 
 snn = pytest.importorskip("snntorch")
@@ -250,7 +250,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 import snntorch as snn
 
-from adali_plugins.data import load_digits_split
+from adali_plugins.compare.data import load_digits_split
 
 
 class Net(nn.Module):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import adali_plugins.data as data
-from adali_plugins.data.digits import load_digits_split
-from adali_plugins.data.dvs import (
+import adali_plugins.compare.data as data
+from adali_plugins.compare.data.digits import load_digits_split
+from adali_plugins.compare.data.dvs import (
     EVENT_DTYPE,
     emulate_events,
     events_to_frames,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from adali_plugins.data import (
+from adali_plugins.compare.data import (
     Split,
     find_fashion_mnist,
     load_fashion_mnist,
@@ -19,7 +19,7 @@ from adali_plugins.data import (
     stratified_indices,
     write_idx,
 )
-from adali_plugins.data.fashion_mnist import DEBIAN_DIR, FASHION_MNIST_FILES
+from adali_plugins.compare.data.fashion_mnist import DEBIAN_DIR, FASHION_MNIST_FILES
 
 CODES = {
     np.dtype("u1"): 0x08,

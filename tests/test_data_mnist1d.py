@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from adali_plugins.data import MNIST1D_DEFAULT_ARGS, Split, load_mnist1d
+from adali_plugins.compare.data import MNIST1D_DEFAULT_ARGS, Split, load_mnist1d
 
 mnist1d_data = pytest.importorskip(
     "mnist1d.data", reason="mnist1d not installed: pip install mnist1d"

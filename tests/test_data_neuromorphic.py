@@ -1,5 +1,5 @@
-"""data/neuromorphic.py: real event datasets read from tiny files written here in
-each dataset's own on-disk format, with frames checked by hand."""
+"""compare/data/neuromorphic.py: real event datasets read from tiny files written
+here in each dataset's own on-disk format, with frames checked by hand."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 
 pytest.importorskip("tonic")
 
-from adali_plugins.data import neuromorphic as nm
-from adali_plugins.data.datasets import load_dataset
+from adali_plugins.compare.data import neuromorphic as nm
+from adali_plugins.compare.data.datasets import load_dataset
 
 AEDAT3_HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
 AEDAT2_HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file\r\n"

@@ -1,12 +1,12 @@
-"""data/datasets.py: every dataset the harness offers loads and encodes the same way."""
+"""compare/data/datasets.py: every harness dataset loads and encodes the same way."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from adali_plugins.data.datasets import LOADERS, ON_DISK, load_dataset
-from adali_plugins.data.fashion_mnist import find_fashion_mnist
+from adali_plugins.compare.data.datasets import LOADERS, ON_DISK, load_dataset
+from adali_plugins.compare.data.fashion_mnist import find_fashion_mnist
 
 
 def _available(name):

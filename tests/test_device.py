@@ -13,8 +13,9 @@ import os
 import pytest
 import torch
 
-from adali_plugins import bench, kernels
-from adali_plugins.models import conv_net
+from adali_plugins import kernels
+from adali_plugins.compare import bench
+from adali_plugins.compare.models import conv_net
 from adali_plugins.surrogate import adali_spike
 
 DEVICE = os.environ.get("ADALI_TEST_DEVICE", "cuda")

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adali_plugins.compare import cli
-from adali_plugins.data import DataFormatError
-from adali_plugins.data import neuromorphic as nm
-from adali_plugins.data.idx import read_idx
+from adali_plugins.compare.data import DataFormatError
+from adali_plugins.compare.data import neuromorphic as nm
+from adali_plugins.compare.data.idx import read_idx
 
 FUZZ = settings(
     max_examples=40,
@@ -242,7 +242,7 @@ def _changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[str
 @pytest.fixture(scope="module")
 def adali_model():
     pytest.importorskip("snntorch")
-    from adali_plugins.models import conv_net
+    from adali_plugins.compare.models import conv_net
     from adali_plugins.snntorch import adali
 
     torch.manual_seed(0)

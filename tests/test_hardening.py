@@ -32,9 +32,9 @@ from adali_plugins.checkpoint import (
     save_checkpoint,
 )
 from adali_plugins.compare import cli
-from adali_plugins.data import DataFormatError
-from adali_plugins.data import neuromorphic as nm
-from adali_plugins.data.idx import read_idx
+from adali_plugins.compare.data import DataFormatError
+from adali_plugins.compare.data import neuromorphic as nm
+from adali_plugins.compare.data.idx import read_idx
 from adali_plugins.fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 
 AEDAT3_HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n"
@@ -99,7 +99,7 @@ def test_everything_the_package_saves_loads_weights_only(tmp_path):
     pytest.importorskip("snntorch")
     from adali_plugins import AdaLiScheduler, MembraneMonitor
     from adali_plugins.checkpoint import restore_training_state, training_state
-    from adali_plugins.models import conv_net
+    from adali_plugins.compare.models import conv_net
     from adali_plugins.snntorch import adali
 
     model = conv_net("snntorch", adali, size=8, channels=(2, 4))
@@ -149,8 +149,8 @@ def test_run_refuses_a_checkpoint_of_other_limits(tmp_path):
     pytest.importorskip("snntorch")
     from dataclasses import asdict, replace
 
+    from adali_plugins.compare.data.datasets import load_dataset
     from adali_plugins.compare.train import RunConfig, run
-    from adali_plugins.data.datasets import load_dataset
 
     cfg = RunConfig(
         host="snntorch",
@@ -380,7 +380,7 @@ def test_console_bad_flag_is_one_line_exit_2_and_fast(tmp_path):
 
 
 def test_bench_bad_flags_exit_2_one_line(tmp_path, capsys):
-    from adali_plugins import bench
+    from adali_plugins.compare import bench
 
     for argv in (
         ["--sizes", "4096M"],
@@ -554,7 +554,7 @@ def test_gesture_npy_must_be_plain_rows_and_named_by_label(tmp_path):
 
 def _adali_net():
     pytest.importorskip("snntorch")
-    from adali_plugins.models import conv_net
+    from adali_plugins.compare.models import conv_net
     from adali_plugins.snntorch import adali
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""models.py: the reference conv SNN has the same shape contract on both hosts."""
+"""compare/models.py: the reference conv SNN has one shape contract on both hosts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adali_plugins as ap
-from adali_plugins.models import conv_net, mlp_net
+from adali_plugins.compare.models import conv_net, mlp_net
 
 
 def _adali_factory(host):

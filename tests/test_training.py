@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import adali_plugins as ap
-from adali_plugins.data import direct_encode, load_digits_split
+from adali_plugins.compare.data import direct_encode, load_digits_split
 
 pytestmark = pytest.mark.slow  # trains networks for several epochs
 

@@ -26,6 +26,7 @@ from torch import nn
 from ..attach import spiking_layers
 from ..callback import restore_buffers, snapshot_buffers
 from ..monitor import MembraneMonitor
+from .hosts import profile
 
 
 class _SpikeWith(torch.autograd.Function):
@@ -101,7 +102,7 @@ BASELINES: dict[str, type[nn.Module]] = {"ESG": ESG, "MPD": MPD}
 def make(name: str, host: str, **options: Any) -> Callable[[], nn.Module]:
     """A factory of baseline ``name`` following ``host``'s spike convention."""
     cls = BASELINES[name]
-    inclusive = host == "spikingjelly"
+    inclusive = profile(host).inclusive
     return lambda: cls(inclusive=inclusive, **options)
 
 

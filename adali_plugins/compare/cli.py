@@ -33,13 +33,14 @@ from typing import Any, NoReturn
 import torch
 
 from ..checkpoint import CheckpointError
-from ..data import DataFormatError
-from ..data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
 from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
+from .data import DataFormatError
+from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
 from .external import run_external
+from .hosts import PROFILES
 from .progress import Progress, TqdmHandler
 from .spec import (
     BUILTINS,
@@ -58,7 +59,7 @@ from .train import (
 )
 from .user import CompareError
 
-HOSTS = ("snntorch", "spikingjelly")
+HOSTS = tuple(PROFILES)
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
 logger = logging.getLogger(__name__)
 

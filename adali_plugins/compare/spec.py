@@ -9,24 +9,17 @@ from typing import Any
 from ..window import AdaLiParams
 from .baselines import BASELINES
 from .baselines import make as make_baseline
+from .hosts import PROFILES, profile
 
-BUILTINS: dict[str, tuple[str, ...]] = {
-    "snntorch": (
-        "atan",
-        "fast_sigmoid",
-        "sigmoid",
-        "triangular",
-        "straight_through_estimator",
-    ),
-    "spikingjelly": ("ATan", "Sigmoid", "PiecewiseQuadratic", "Erf", "Rect"),
-}
-"""The host built-ins compared by default (SpikingJelly's ``Rect`` is rectangular)."""
+BUILTINS: dict[str, tuple[str, ...]] = {h: p.builtins for h, p in PROFILES.items()}
+"""The host built-ins compared by default (SpikingJelly's ``Rect`` is rectangular);
+a view on ``compare.hosts.PROFILES``."""
 
-HOST_DEFAULT: dict[str, str] = {"snntorch": "atan", "spikingjelly": "Sigmoid"}
+HOST_DEFAULT: dict[str, str] = {h: p.default_builtin for h, p in PROFILES.items()}
 """Each host's own default surrogate (snnTorch neurons' ``spike_grad``,
 SpikingJelly neurons' ``surrogate_function``)."""
 
-BEST_BUILTIN: dict[str, str] = {"snntorch": "atan", "spikingjelly": "ATan"}
+BEST_BUILTIN: dict[str, str] = {h: p.best_builtin for h, p in PROFILES.items()}
 """The built-in with the best final accuracy in the full sweep on the bundled
 digits (README, "Results on the bundled digits")."""
 
@@ -75,13 +68,8 @@ class SurrogateSpec:
                 raise ValueError(
                     f"unknown AdaLi option(s) {sorted(unknown)} in {self.label!r}"
                 )
-            if host == "snntorch":
-                from ..snntorch import adali
-
-                return lambda: adali(**params)
-            from ..spikingjelly import AdaLi
-
-            return lambda: AdaLi(**params)
+            adali = profile(host).adali()
+            return lambda: adali(**params)
         if self.name in BASELINES:
             return make_baseline(self.name, host, **params)
         if self.name not in BUILTINS.get(host, ()):
@@ -90,15 +78,8 @@ class SurrogateSpec:
                 f"choose AdaLi, a baseline {sorted(BASELINES)} or one "
                 f"of {list(BUILTINS[host])}"
             )
-        if host == "snntorch":
-            from snntorch import surrogate
-
-            fn = getattr(surrogate, self.name)
-            return lambda: fn(**params)
-        from spikingjelly.activation_based import surrogate
-
-        cls = getattr(surrogate, self.name)
-        return lambda: cls(**params)
+        fn = profile(host).builtin(self.name)
+        return lambda: fn(**params)
 
 
 def _value(text: str) -> Any:

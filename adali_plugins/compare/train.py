@@ -32,14 +32,15 @@ from ..checkpoint import (
     load_model_state,
     save_checkpoint,
 )
-from ..data.datasets import Dataset
 from ..epochs import AdaLiScheduler
 from ..fileio import atomic_write
-from ..models import conv_net, mlp_net
 from ..monitor import MembraneMonitor
 from ..state import AdaLiState
 from . import baselines
+from .data.datasets import Dataset
 from .diagnostics import GradientHealth
+from .hosts import profile
+from .models import conv_net, mlp_net
 from .spec import SurrogateSpec, parse_surrogate
 
 
@@ -266,7 +267,7 @@ def run(
         else None
     )
     health = GradientHealth(
-        model, cfg.time_steps, multi_step=cfg.host == "spikingjelly"
+        model, cfg.time_steps, multi_step=profile(cfg.host).multi_step
     )
     for epoch in range(start, cfg.epochs):
         calibrated = {}

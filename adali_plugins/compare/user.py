@@ -29,14 +29,9 @@ from ..attach import attach, replace_surrogates, spiking_layers
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..epochs import set_epoch
 from ..monitor import MembraneMonitor
+from .hosts import profile
 from .report import Row, aggregate, format_table
-from .spec import (
-    BUILTINS,
-    HARNESS_OPTIONS,
-    HOST_DEFAULT,
-    SurrogateSpec,
-    parse_surrogate,
-)
+from .spec import HARNESS_OPTIONS, SurrogateSpec, parse_surrogate
 from .verdict import Verdict, format_verdicts, verdicts
 
 Batch = Any
@@ -65,17 +60,6 @@ def default_forward(model: nn.Module, batch: Batch) -> torch.Tensor:
             "returns logits [batch, classes]"
         )
     return out.mean(0) if out.dim() == 3 else out
-
-
-def _reset(host: str) -> Callable[[nn.Module], None]:
-    """The host's way to clear neuron state between batches."""
-    if host == "spikingjelly":
-        from spikingjelly.activation_based import functional
-
-        return functional.reset_net
-    from snntorch import utils
-
-    return utils.reset
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -198,7 +182,7 @@ def compare(
     (host,) = hosts
     specs = [
         s if isinstance(s, SurrogateSpec) else parse_surrogate(s)
-        for s in (surrogates or ["AdaLi", HOST_DEFAULT[host]])
+        for s in (surrogates or ["AdaLi", profile(host).default_builtin])
     ]
     for spec in specs:
         _check_candidate(spec, host)
@@ -210,7 +194,7 @@ def compare(
         (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     hashes: dict[int, str] = {}
-    reset = _reset(host)
+    reset = profile(host).reset()  # the host's way to clear neuron state
     for seed in range(seeds):
         for spec in specs:
             net = _build(model, seed)
@@ -284,10 +268,11 @@ def _check_candidate(spec: SurrogateSpec, host: str) -> None:
     if spec.is_adali:
         spec.factory(host)()  # validates the options
         return
-    if spec.name not in BUILTINS.get(host, ()):
+    builtins = profile(host).builtins
+    if spec.name not in builtins:
         raise CompareError(
             f"surrogate {spec.name!r} is not a {host} built-in compare() can set; "
-            f"choose AdaLi or one of {list(BUILTINS[host])}"
+            f"choose AdaLi or one of {list(builtins)}"
         )
     spec.factory(host)()
 

@@ -1,11 +1,15 @@
-"""The one error type of the data readers."""
+"""Deprecated: this module is now ``adali_plugins.compare.data.errors``.
 
-from __future__ import annotations
+This path goes in 0.3.
+"""
 
+import warnings
 
-class DataFormatError(ValueError):
-    """A data file is malformed, truncated or out of bounds.
+from ..compare.data.errors import *  # noqa: F403
 
-    The message always names the file (and the record, where there is one), so
-    a user can find and replace it.
-    """
+warnings.warn(
+    "adali_plugins.data.errors is deprecated; "
+    "import from adali_plugins.compare.data.errors",
+    DeprecationWarning,
+    stacklevel=2,
+)
