@@ -195,3 +195,21 @@ def test_the_old_bench_path_still_runs_as_a_script(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "deprecated" in done.stderr
     assert out.exists()
+
+
+@pytest.mark.slow
+def test_harness_without_its_extra_names_the_extra():
+    code = (
+        "import sys\n"
+        "sys.modules['tqdm'] = None\n"
+        "try:\n"
+        "    import adali_plugins.compare\n"
+        "except ImportError as err:\n"
+        '    assert "adali_plugins[compare]" in str(err), err\n'
+        "else:\n"
+        "    raise SystemExit('imported without tqdm')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -3,7 +3,16 @@
 Run it as ``adali-compare`` or ``python -m adali_plugins.compare``; from code,
 ``adali_plugins.compare.main(["--host", "snntorch"])``. On your own model and
 data: ``adali_plugins.compare.compare(model=..., train=..., test=...)``.
+The harness needs the ``[compare]`` extra (scikit-learn, tqdm, matplotlib).
 """
+
+import importlib.util
+
+if importlib.util.find_spec("tqdm") is None:
+    raise ImportError(
+        "adali_plugins.compare (the comparison harness) needs the [compare] extra: "
+        "pip install 'adali_plugins[compare]'"
+    )
 
 from .cli import main
 from .spec import BUILTINS, SurrogateSpec, parse_surrogate
