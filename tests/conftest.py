@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import signal
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -52,3 +54,19 @@ def boundary_free_grid(n: int, bounds: list[float], lo=-3.0, hi=3.0) -> torch.Te
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@contextmanager
+def deadline(seconds: float = 5.0):
+    """Fail with TimeoutError (instead of hanging) if the body runs too long."""
+
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import gzip
 import math
-import signal
 import struct
-from contextlib import contextmanager
 
 import pytest
 import torch
+from conftest import deadline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,20 +29,6 @@ FUZZ = settings(
 )
 AEDAT3_HEADER = b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
 AEDAT2_HEADER = b"#!AER-DAT2.0\r\n"
-
-
-@contextmanager
-def no_hang(seconds: float = 5.0):
-    def expire(*_):
-        raise TimeoutError(f"hung for {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # ------------------------------------------------------------------------ IDX
@@ -67,7 +52,7 @@ def test_idx_reader_returns_or_raises_data_format_error(tmp_path, head, body, gz
     raw = head + body
     path = tmp_path / "f.idx"
     path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
-    with no_hang():
+    with deadline():
         try:
             out = read_idx(path, max_bytes=1 << 20)
         except DataFormatError as err:
@@ -95,7 +80,7 @@ _packet = st.builds(
 def test_aedat3_reader_never_loops(tmp_path, packets, tail):
     path = tmp_path / "x.aedat"
     path.write_bytes(AEDAT3_HEADER + b"".join(packets) + tail)
-    with no_hang():
+    with deadline():
         try:
             events = nm.read_aedat3_polarity(path)
         except DataFormatError as err:
@@ -110,7 +95,7 @@ def test_aedat_readers_on_garbage(tmp_path, content, prefix):
     path = tmp_path / "g.aedat"
     path.write_bytes(prefix + content)
     for reader in (nm.read_aedat3_polarity, nm.read_aedat2_dvs128):
-        with no_hang():
+        with deadline():
             try:
                 reader(path)
             except DataFormatError as err:
@@ -122,7 +107,7 @@ def test_aedat_readers_on_garbage(tmp_path, content, prefix):
 def test_aedat2_reader(tmp_path, body):
     path = tmp_path / "c.aedat"
     path.write_bytes(AEDAT2_HEADER + body)
-    with no_hang():
+    with deadline():
         try:
             events = nm.read_aedat2_dvs128(path)
         except DataFormatError as err:
@@ -137,7 +122,7 @@ def test_nmnist_reader(tmp_path, content):
     pytest.importorskip("tonic")
     path = tmp_path / "n.bin"
     path.write_bytes(content)
-    with no_hang():
+    with deadline():
         try:
             events = nm.read_nmnist_events(path)
         except DataFormatError as err:
@@ -197,7 +182,7 @@ def test_cli_validation_accepts_or_raises_usage_error(flags):
     pytest.importorskip("snntorch")
     pytest.importorskip("spikingjelly")
     argv = [part for flag in flags for part in flag] + ["--out", "/nonexistent/o"]
-    with no_hang(10):
+    with deadline(10):
         try:
             args = cli.build_parser().parse_args(argv)
             cli.validate(args)
@@ -265,7 +250,7 @@ def _fuzz_load(adali_model, data, load, *, only_adali: bool = False) -> None:
     for key in chosen:
         state[key] = data.draw(_garbage)
     try:
-        with no_hang():
+        with deadline():
             try:
                 load(model, state)
             except (ValueError, TypeError, RuntimeError):

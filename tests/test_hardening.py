@@ -12,18 +12,17 @@ import hashlib
 import io
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
 import time
 import tracemalloc
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import deadline
 
 from adali_plugins.checkpoint import (
     MAGIC,
@@ -39,22 +38,6 @@ from adali_plugins.fileio import FolderBusyError, atomic_path, atomic_write, fol
 
 AEDAT3_HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n"
 AEDAT2_HEADER = b"#!AER-DAT2.0\r\n# raw\r\n"
-
-
-@contextmanager
-def deadline(seconds: float):
-    """Fail (instead of hanging) if the body runs longer than ``seconds``."""
-
-    def expire(*_):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 class _Touch:
