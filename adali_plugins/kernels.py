@@ -9,7 +9,7 @@ inductor needs a working C++ compiler at run time; if compiling fails the
 surrogate logs a warning and stays eager.
 
 Both paths compute exactly the same numbers (tested element for element): the
-compiled kernels restate ``surrogate.region_code`` with int32 intermediates,
+compiled kernels build the region code of ``regions.py`` with int32 intermediates,
 which inductor vectorises well, where bool/uint8 masks are slow on some CPUs.
 """
 
@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+
+from . import regions
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +76,22 @@ def _spike_and_code(
     x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, inclusive: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     i32 = torch.int32
-    ge0 = (x >= 0).to(i32)
-    code = ((x >= -left).to(i32) + ge0 + (x > right).to(i32)).to(torch.uint8)
-    spike = ge0.to(x.dtype) if inclusive else (x > 0).to(x.dtype)
-    return spike, code
+    code = None
+    for op, bound in regions.edge_tests(left, right):
+        term = op(x, bound).to(i32)
+        code = term if code is None else code + term
+    assert code is not None
+    spike = (x >= 0) if inclusive else (x > 0)
+    return spike.to(x.dtype), code.to(torch.uint8)
 
 
 def _grad(
     grad: torch.Tensor, code: torch.Tensor, h_lo: torch.Tensor, h_hi: torch.Tensor
 ) -> torch.Tensor:
     c = code.to(torch.int32)
-    zero = torch.zeros_like(h_lo)
-    factor = torch.where(c == 1, h_lo, torch.where(c == 2, h_hi, zero))
+    factor = torch.zeros_like(h_lo)
+    for value, height in regions.height_terms(h_lo, h_hi):
+        factor = torch.where(c == value, height, factor)
     return grad * factor.to(grad.dtype)
 
 

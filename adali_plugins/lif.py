@@ -6,7 +6,7 @@ AdaLi derivative only needs to know which of four regions ``h - v_threshold`` fe
 in, so :class:`AdaLiLIF` saves the uint8 :func:`~.surrogate.region_code` instead:
 1 byte per element and step, plus ``h`` itself (in the compute dtype) only for a
 hard reset whose spike is not detached, where ``dv/dh`` depends on it. Backward
-walks ``t = T-1 .. 0`` with the table ``[0, h_lo, h_hi, 0]``.
+walks ``t = T-1 .. 0`` reading the heights by code (``regions.py``).
 
 What: the recurrence of SpikingJelly 2.0's ``_ops/lif/reference.py`` (and
 ``_ops/if_/reference.py`` with ``tau=None``), op for op, so spikes and potentials
@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import regions
+
 __all__ = ["AdaLiLIF", "adali_lif_multi_step"]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -63,19 +65,19 @@ def _charge(
 
 def _code(
     u: torch.Tensor,
-    fired: torch.Tensor,
-    neg_left: torch.Tensor,
-    right: torch.Tensor,
+    tests: list[tuple[Any, torch.Tensor | float]],
     scratch: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
-    """:func:`~.surrogate.region_code` of ``u`` given ``fired = u >= 0``, as int32.
+    """:func:`~.regions.region_code` of ``u``, as int32.
 
     Comparisons written into float buffers run several times faster on the CPU
     than ones producing bool masks; the codes are the same.
     """
-    code, above = scratch
-    torch.ge(u, neg_left, out=code).add_(fired)
-    code.add_(torch.gt(u, right, out=above))
+    code, term = scratch
+    (first_op, first_bound), *rest = tests
+    first_op(u, first_bound, out=code)
+    for op, bound in rest:
+        code.add_(op(u, bound, out=term))
     return code.to(torch.int32)
 
 
@@ -107,7 +109,7 @@ def _run(
     fired = None if spikes.dtype == dtype else step_buffer()
     scratch = (step_buffer(), step_buffer()) if save_code else None
     left, right = window[:2].to(device=device, dtype=dtype).unbind()
-    neg_left = -left
+    tests = regions.edge_tests(left, right)
     for t in range(shape[0]):
         h = _charge(
             x_seq[t], v, tau, decay_input, reset_value, None if hs is None else hs[t]
@@ -118,7 +120,7 @@ def _run(
         if fired is not None:
             spikes[t] = fired
         if codes is not None and scratch is not None:
-            codes[t] = _code(u, s, neg_left, right, scratch)
+            codes[t] = _code(u, tests, scratch)
         if v_reset is None:
             v = h - s * v_threshold
         else:
@@ -142,14 +144,14 @@ def _through_reset(
 ) -> torch.Tensor:
     """``gh + carry * dv/dh`` for one step (``gh`` None: no spike gradient).
 
-    ``code`` is the step's region code as a float tensor (``code < 2``: no spike).
+    ``code`` is the step's uint8 region code (below ``FIRED_FROM_CODE``: no spike).
     """
     if v_reset is None:
         out = carry.clone() if gh is None else gh.add_(carry)
         if not detach_reset:
             out.addcmul_(sg, carry, value=-v_threshold)
         return out
-    kept = torch.lt(code, 2.0, out=torch.empty_like(carry))
+    kept = torch.lt(code, regions.FIRED_FROM_CODE, out=torch.empty_like(carry))
     out = kept.mul_(carry) if gh is None else gh.addcmul_(carry, kept)
     if h is not None:
         out.addcmul_((v_reset - h.to(sg.dtype)).mul_(sg), carry)
@@ -160,16 +162,17 @@ class AdaLiLIF(torch.autograd.Function):
     """Multi-step LIF/IF over ``x_seq [T, ...]`` from ``v [...]``, AdaLi backward.
 
     ``apply(x_seq, v, window, tau, decay_input, v_threshold, v_reset,
-    detach_reset, store_v_seq)`` returns ``(spike_seq, v_out)``: ``v_out`` is the
-    final potential, or the whole trace ``[T, ...]`` if ``store_v_seq``. ``window``
-    is ``[left, right, h_lo, h_hi]``; ``tau`` None means IF. Saved for backward:
-    the uint8 region codes, the 4-entry table, and ``h`` for a hard, undetached
-    reset.
+    detach_reset, store_v_seq)`` returns ``(spike_seq, v_out, codes, h)``:
+    ``v_out`` is the final potential, or the whole trace ``[T, ...]`` if
+    ``store_v_seq``; ``codes`` (uint8 region codes) and ``h`` (the charged
+    potentials, None unless the reset is hard and not detached) are what
+    backward needs, returned as non-differentiable outputs. ``window`` is
+    ``[left, right, h_lo, h_hi]``; ``tau`` None means IF. Saved for backward:
+    the codes, the two heights, and ``h`` when present.
     """
 
     @staticmethod
     def forward(
-        ctx: Any,
         x_seq: torch.Tensor,
         v: torch.Tensor,
         window: torch.Tensor,
@@ -179,8 +182,7 @@ class AdaLiLIF(torch.autograd.Function):
         v_reset: float | None,
         detach_reset: bool,
         store_v_seq: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx.set_materialize_grads(False)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         save_h = v_reset is not None and not detach_reset
         spikes, v_final, v_seq, codes, hs = _run(
             x_seq,
@@ -194,35 +196,43 @@ class AdaLiLIF(torch.autograd.Function):
             save_code=True,
             save_h=save_h,
         )
-        dtype = _grad_dtype(v_final.dtype)
-        table = torch.nn.functional.pad(window[2:4], (1, 1))
-        table = table.to(device=x_seq.device, dtype=dtype)
-        ctx.save_for_backward(codes, table, *([hs] if save_h else []))
-        ctx.config = (tau, decay_input, v_threshold, v_reset, detach_reset)
+        return spikes, v_seq if store_v_seq else v_final, codes, hs
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x_seq, v, window, *config, store_v_seq = inputs
+        _, v_out, codes, hs = output
+        ctx.set_materialize_grads(False)
+        ctx.mark_non_differentiable(*(t for t in (codes, hs) if t is not None))
+        dtype = _grad_dtype(v_out.dtype)
+        heights = window[2:4].to(device=x_seq.device, dtype=dtype)
+        ctx.save_for_backward(codes, heights, *([] if hs is None else [hs]))
+        ctx.config = tuple(config)
         ctx.store_v_seq = store_v_seq
         ctx.dtypes = (x_seq.dtype, v.dtype)
-        return spikes, v_seq if store_v_seq else v_final
 
     @staticmethod
     @once_differentiable
     def backward(
-        ctx: Any, grad_spikes: torch.Tensor | None, grad_v: torch.Tensor | None
+        ctx: Any,
+        grad_spikes: torch.Tensor | None,
+        grad_v: torch.Tensor | None,
+        *_grad_saved: Any,
     ) -> tuple[Any, ...]:
-        codes, table, *rest = ctx.saved_tensors
+        codes, heights, *rest = ctx.saved_tensors
         hs = rest[0] if rest else None
         tau, decay_input, v_threshold, v_reset, detach_reset = ctx.config
         x_dtype, v_dtype = ctx.dtypes
-        dtype = table.dtype
+        dtype = heights.dtype
         grad_x = torch.empty(codes.shape, dtype=x_dtype, device=codes.device)
         trace = grad_v if ctx.store_v_seq else None
         carry = None if grad_v is None or trace is not None else grad_v.to(dtype)
-        h_lo, h_hi = table[1], table[2]
+        h_lo, h_hi = heights.unbind()
         for t in range(codes.shape[0] - 1, -1, -1):
             if trace is not None:
                 carry = trace[t].to(dtype) if carry is None else carry + trace[t]
-            code = codes[t].to(dtype)
-            sg = torch.eq(code, 1.0, out=torch.empty_like(code)).mul_(h_lo)
-            sg.addcmul_(torch.eq(code, 2.0, out=torch.empty_like(code)), h_hi)
+            code = codes[t]
+            sg = regions.heights_from_code(code, h_lo, h_hi, dtype)
             gh = None if grad_spikes is None else grad_spikes[t].to(dtype) * sg
             if carry is not None:
                 h = None if hs is None else hs[t]
@@ -281,7 +291,7 @@ def adali_lif_multi_step(
     if x_seq.dtype not in _FLOATS or v.dtype not in _FLOATS:
         raise ValueError(f"unsupported dtypes {x_seq.dtype}, {v.dtype}")
     if torch.is_grad_enabled() and (x_seq.requires_grad or v.requires_grad):
-        spikes, v_out = AdaLiLIF.apply(
+        spikes, v_out, _, _ = AdaLiLIF.apply(
             x_seq,
             v,
             window,

@@ -48,6 +48,7 @@ from spikingjelly.activation_based import functional, neuron, surrogate  # noqa:
 from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noqa: E402
 
 from .lif import adali_lif_multi_step  # noqa: E402
+from .regions import cuda_source  # noqa: E402
 from .registry import register_neuron  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
@@ -159,7 +160,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
             raise NotImplementedError(f"dtype must be 'fp32' or 'fp16', got {dtype!r}")
         return (
             f"// start: adali_plugins.spikingjelly.AdaLi.cuda_code\n"
-            f"{_cuda_backward(f'const {kind} {y}', x, kind, self._window_values())}\n"
+            f"{cuda_source(f'const {kind} {y}', x, kind, self._window_values())}\n"
             f"// end: adali_plugins.spikingjelly.AdaLi.cuda_code\n"
         )
 
@@ -178,36 +179,6 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
         return (w.left, w.right, w.h_lo, w.h_hi)
 
 
-def _cuda_float(value: float) -> str:
-    return f"{value!r}f"
-
-
-def _cuda_backward(
-    y: str, x: str, dtype: str, window: tuple[float, float, float, float]
-) -> str:
-    """Statements assigning ``y = g(x)`` for a 'float' or 'half2' kernel."""
-    left, right, h_lo, h_hi = (_cuda_float(v) for v in window)
-    if dtype == "float":
-        return (
-            f"const float adali_backward__x = {x};\n"
-            f"{y} = adali_backward__x < 0.0f"
-            f" ? (adali_backward__x >= -{left} ? {h_lo} : 0.0f)"
-            f" : (adali_backward__x <= {right} ? {h_hi} : 0.0f);"
-        )
-    if dtype == "half2":
-        zero = "__float2half2_rn(0.0f)"
-        return (
-            f"const half2 adali_backward__below = __hmul2(__hmul2("
-            f"__hge2({x}, __float2half2_rn(-{left})), __hlt2({x}, {zero})), "
-            f"__float2half2_rn({h_lo}));\n"
-            f"const half2 adali_backward__above = __hmul2(__hmul2("
-            f"__hge2({x}, {zero}), __hle2({x}, __float2half2_rn({right}))), "
-            f"__float2half2_rn({h_hi}));\n"
-            f"{y} = __hadd2(adali_backward__below, adali_backward__above);"
-        )
-    raise NotImplementedError(f"dtype must be 'float' or 'half2', got {dtype!r}")
-
-
 class _CudaCodes:
     """``cuda_codes(y, x, dtype)`` bound to one window; equal iff same window."""
 
@@ -215,7 +186,7 @@ class _CudaCodes:
         self.window = window
 
     def __call__(self, y: str, x: str, dtype: str) -> str:
-        return _cuda_backward(y, x, dtype, self.window)
+        return cuda_source(y, x, dtype, self.window)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _CudaCodes) and other.window == self.window

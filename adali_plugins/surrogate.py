@@ -1,4 +1,4 @@
-"""The AdaLi surrogate maths, written once and shared by every adapter.
+"""The AdaLi surrogate as a torch function, shared by every adapter.
 
 Notation: ``x = u - threshold`` (the membrane potential before fire/reset, shifted
 by the threshold). The forward pass is a Heaviside step; the backward pass replaces
@@ -9,7 +9,8 @@ its derivative by an asymmetric two-level box (SPEC §1):
            0      otherwise (NaN included)
 
 with ``h_lo = alpha / L`` and ``h_hi = beta / R`` for the current half-widths.
-Per element that is two compares and a select: no exp, no division.
+Per element that is three compares and a select: no exp, no division. Where
+the regions lie and their heights are defined once, in ``regions.py``.
 
 Reference: K. Hou, K. Wu, Y. Zhou, "Adaptive and lightweight surrogate gradients:
 enhancing training efficiency of spiking neural networks", Front. Neurosci., 2026,
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from . import kernels
+from .regions import heights_from_code, region_code
 
 Scalar = float | torch.Tensor
 
@@ -44,9 +46,7 @@ def adali_grad(
     x: torch.Tensor, left: Scalar, right: Scalar, h_lo: Scalar, h_hi: Scalar
 ) -> torch.Tensor:
     """The surrogate derivative g(x), in ``x``'s dtype; 0 outside the window."""
-    below = (x >= -left).to(x.dtype) * h_lo
-    above = (x <= right).to(x.dtype) * h_hi
-    return torch.where(x < 0, below, above)
+    return heights_from_code(region_code(x, left, right), h_lo, h_hi, x.dtype)
 
 
 def adali_primitive(
@@ -56,23 +56,6 @@ def adali_primitive(
     return h_lo * (torch.clamp(x, min=-left, max=0.0) + left) + h_hi * torch.clamp(
         x, min=0.0, max=right
     )
-
-
-def region_code(x: torch.Tensor, left: Scalar, right: Scalar) -> torch.Tensor:
-    """Where each element sits, as uint8: 0 below the window (or NaN), 1 in
-    ``[-left, 0)``, 2 in ``[0, right]``, 3 above the window.
-
-    One byte per element is all the backward pass needs: the derivative is
-    ``h_lo`` at code 1, ``h_hi`` at code 2 and 0 elsewhere. The three comparisons
-    write int8 directly (on the CPU several times faster than bool masks) and
-    are summed in place, so no float temporary is made.
-    """
-    code = torch.ge(
-        x, -left, out=torch.empty(x.shape, dtype=torch.int8, device=x.device)
-    )
-    scratch = torch.ge(x, 0.0, out=torch.empty_like(code))
-    code.add_(scratch).add_(torch.gt(x, right, out=scratch))
-    return code.view(torch.uint8)
 
 
 def grad_from_code(
@@ -86,15 +69,8 @@ def grad_from_code(
 def grad_from_heights(
     grad_output: torch.Tensor, code: torch.Tensor, h_lo: Scalar, h_hi: Scalar
 ) -> torch.Tensor:
-    """``grad_output * (h_lo * [code == 1] + h_hi * [code == 2])``.
-
-    One of the two terms is always zero, so the factor is ``h_lo``, ``h_hi`` or
-    0 exactly. Comparisons write into float tensors, the fast kind on the CPU.
-    """
-    code_f = code.to(grad_output.dtype)
-    below = torch.eq(code_f, 1.0, out=torch.empty_like(code_f)).mul_(h_lo)
-    factor = torch.eq(code_f, 2.0, out=code_f).mul_(h_hi).add_(below)
-    return factor.mul_(grad_output)
+    """``grad_output * g(x)`` from the region code and the two heights."""
+    return heights_from_code(code, h_lo, h_hi, grad_output.dtype).mul_(grad_output)
 
 
 def _window_values(
@@ -113,29 +89,37 @@ class AdaLiSpike(torch.autograd.Function):
     """Heaviside forward, AdaLi backward, keeping 1 byte per element for backward.
 
     ``window`` is a 1-D tensor ``[left, right, h_lo, h_hi]`` kept by the
-    surrogate module as a buffer. Only the uint8 :func:`region_code` of ``x`` is
-    saved, not ``x`` itself; the heights are captured at forward time.
+    surrogate module as a buffer. ``forward`` returns the spikes and the uint8
+    region code of ``x``; only the code is saved, not ``x`` itself, and the
+    heights are captured when the forward runs.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, x: torch.Tensor, window: torch.Tensor, inclusive: bool
-    ) -> torch.Tensor:
+        x: torch.Tensor, window: torch.Tensor, inclusive: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         kernel = kernels.applies_to(x)
-        left, right, h_lo, h_hi = _window_values(window, x, kernel=kernel)
+        left, right, _, _ = _window_values(window, x, kernel=kernel)
         fused = None
         if kernel:
             fused = kernels.spike_and_code(x, left, right, inclusive=inclusive)
         if fused is None:
-            spike, code = heaviside(x, inclusive=inclusive), region_code(x, left, right)
-        else:
-            spike, code = fused
-        ctx.save_for_backward(code)
-        ctx.heights = (h_lo, h_hi)
-        return spike
+            return heaviside(x, inclusive=inclusive), region_code(x, left, right)
+        return fused
 
     @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, None, None]:
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, window, _ = inputs
+        _, code = output
+        ctx.mark_non_differentiable(code)
+        ctx.save_for_backward(code)
+        kernel = kernels.applies_to(x)
+        ctx.heights = _window_values(window, x, kernel=kernel)[2:]
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_output: torch.Tensor, _grad_code: Any
+    ) -> tuple[Any, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
         (code,) = ctx.saved_tensors
@@ -158,4 +142,4 @@ def adali_spike(
     """
     if not (x.requires_grad and torch.is_grad_enabled()):
         return heaviside(x, inclusive=inclusive)
-    return AdaLiSpike.apply(x, window, inclusive)
+    return AdaLiSpike.apply(x, window, inclusive)[0]

@@ -90,6 +90,14 @@ def _builtins_help() -> str:
     return "; ".join(f"{host}: {', '.join(names)}" for host, names in BUILTINS.items())
 
 
+def _default_builtins_help() -> str:
+    """Each host's default and best built-in, read from its profile."""
+    return "; ".join(
+        f"{name}: {', '.join(dict.fromkeys((p.default_builtin, p.best_builtin)))}"
+        for name, p in PROFILES.items()
+    )
+
+
 BUDGET = {
     "seeds": 100,
     "epochs": 1000,
@@ -187,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="e.g. AdaLi 'AdaLi:calibrate=both' atan ESG MPD (see --list); "
         "default: AdaLi, the host's default built-in and its best one "
-        "(snntorch: atan; spikingjelly: Sigmoid, ATan); with --full: AdaLi, "
+        f"({_default_builtins_help()}); with --full: AdaLi, "
         f"AdaLi:calibrate=both and the built-ins ({_builtins_help()}); ESG and "
         "MPD are our re-implementations of adaptive baselines; a host's built-in "
         "runs on that host only",
