@@ -55,7 +55,7 @@ def test_subsets_are_deterministic():
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="dataset must be one of"):
-        load_dataset("cifar10")
+        load_dataset("cifar100")
 
 
 @pytest.mark.slow

@@ -37,11 +37,13 @@ from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import logs, plots, report, verdict
+from .architectures import ARCHS
 from .data import DataFormatError
 from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
 from .external import run_external
 from .hosts import PROFILES
 from .progress import Progress, TqdmHandler
+from .recipes import LOSSES, RECIPES
 from .spec import (
     BUILTINS,
     SurrogateSpec,
@@ -112,6 +114,16 @@ BUDGET = {
 MAX_STEP_ELEMENTS = 1 << 16
 """Largest ``--batch-size`` x ``--time-steps``: bounds one batch's activations."""
 MAX_LR = 10.0
+MAX_WIDTH = 4.0
+IDENTITY_DEFAULTS = {
+    "recipe": "host",
+    "arch": "ref",
+    "width": 1.0,
+    "loss": "ce",
+    "mix_lambda": 0.05,
+    "amp": "none",
+}
+"""Values of identity flags added after a release, for results saved before."""
 LABEL_WIDTH = 25
 """Characters of a surrogate label the table shows (``report.format_table``)."""
 
@@ -132,6 +144,12 @@ IDENTITY = (
     "device",
     "model",
     "data",
+    "recipe",
+    "arch",
+    "width",
+    "loss",
+    "mix_lambda",
+    "amp",
 )
 """The flags that make a run's numbers; ``--target``, ``--threads``,
 ``--no-plots`` and ``--out`` do not."""
@@ -219,8 +237,58 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{QUICK_EPOCHS}, or {FULL_EPOCHS} with --full",
     )
     p.add_argument("--time-steps", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default: the recipe's (host 64, paper 128)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="default: the recipe's (host 2e-3, paper 0.1)",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default="host",
+        help="host: LIF, hard reset, spiking output, spike-count CE, Adam (the "
+        "hosts' tutorials); paper: the authors' IF soft reset, linear head "
+        "averaged over T, SGD 0.9 / 1e-4 with cosine annealing",
+    )
+    p.add_argument(
+        "--arch",
+        choices=ARCHS,
+        default="ref",
+        help="ref: the reference conv net; resnet18 / vgg11: the authors' "
+        "CIFAR-style spiking ResNet-18 and VGG-11-BN",
+    )
+    p.add_argument(
+        "--width",
+        type=float,
+        default=1.0,
+        help=f"channel multiplier of --arch, in (0, {MAX_WIDTH:g}] (0.25 fits a CPU)",
+    )
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="ce",
+        help="ce, or the authors' mix: lambda * MSE(one-hot) + (1 - lambda) * CE",
+    )
+    p.add_argument(
+        "--mix-lambda",
+        type=float,
+        default=0.05,
+        help="lambda of --loss mix, in [0, 1] (theirs: 0.05 CIFAR10-DVS, 0.2 "
+        "DVS Gesture)",
+    )
+    p.add_argument(
+        "--amp",
+        choices=("none", "bf16"),
+        default="none",
+        help="bf16 autocast of the training forward (for --device cuda)",
+    )
     p.add_argument("--encoding", choices=ENCODINGS, default="direct")
     p.add_argument("--channels", type=int, nargs=2, default=(16, 32))
     p.add_argument(
@@ -323,8 +391,24 @@ def validate(args: argparse.Namespace) -> None:
     Raises:
         UsageError: with a one-line message naming the flag.
     """
+    recipe = RECIPES[args.recipe]
+    if args.batch_size is None:
+        args.batch_size = recipe.batch_size
+    if args.lr is None:
+        args.lr = recipe.lr
     for name in ("seeds", "epochs", "time_steps", "batch_size"):
         _check_count(name, getattr(args, name))
+    if not (math.isfinite(args.width) and 0 < args.width <= MAX_WIDTH):
+        raise UsageError(
+            f"--width must be a finite number in (0, {MAX_WIDTH:g}], got {args.width}"
+        )
+    if not (math.isfinite(args.mix_lambda) and 0 <= args.mix_lambda <= 1):
+        raise UsageError(f"--mix-lambda must be in [0, 1], got {args.mix_lambda}")
+    if (args.model or args.data) and (args.recipe, args.arch) != ("host", "ref"):
+        raise UsageError(
+            "--recipe and --arch apply to the harness's own nets; with --model "
+            "your factory builds the net and the run trains it with Adam"
+        )
     for name in ("train_limit", "test_limit", "threads"):
         _check_count(name, getattr(args, name), optional=True)
     for c in args.channels:
@@ -441,7 +525,7 @@ def _check_identity(out: Path, ident: dict[str, Any]) -> bool:
         raise UsageError(
             f"{path}: unreadable ({_one_line(exc)}); delete it or use another --out"
         ) from None
-    differ = config_differences(saved, ident)
+    differ = config_differences(saved, ident, IDENTITY_DEFAULTS)
     if differ:
         flags = ", ".join("--" + f.replace("_", "-") for f in differ)
         raise UsageError(
@@ -492,6 +576,12 @@ def _run_config(
         data_dir=None if args.data_dir is None else str(args.data_dir.resolve()),
         train_limit=args.train_limit,
         test_limit=args.test_limit,
+        recipe=args.recipe,
+        arch=args.arch,
+        width=args.width,
+        loss=args.loss,
+        mix_lambda=args.mix_lambda,
+        amp=args.amp,
     )
 
 

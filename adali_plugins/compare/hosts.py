@@ -44,6 +44,11 @@ class HostProfile:
     """The reference conv SNN class (``compare.models``)."""
     mlp_net: Callable[[], type[nn.Module]]
     """The reference spiking MLP class for sequences (``compare.models``)."""
+    neuron: Callable[[str, Any], nn.Module]
+    """``neuron(kind, surrogate)``: one multi-step spiking layer ``(T, B, ...)``
+    for ``compare.architectures``; ``kind`` ``"lif"`` is the reference net's LIF
+    (hard reset), ``"if"`` the authors' IF (threshold 1, soft reset, spike not
+    detached from the reset)."""
 
 
 def _snntorch_builtin(name: str) -> Callable[..., Any]:
@@ -64,6 +69,25 @@ def _snntorch_reset() -> Callable[[nn.Module], None]:
     return utils.reset
 
 
+def _snntorch_neuron(kind: str, surrogate: Any) -> nn.Module:
+    import snntorch as snn
+
+    from .architectures import StepOverTime
+
+    if kind == "if":
+        # beta = 1 makes Leaky an IF neuron; "subtract" is the soft reset.
+        cell = snn.Leaky(
+            beta=1.0,
+            threshold=1.0,
+            reset_mechanism="subtract",
+            spike_grad=surrogate,
+            init_hidden=True,
+        )
+    else:
+        cell = snn.Leaky(beta=0.5, spike_grad=surrogate, init_hidden=True)
+    return StepOverTime(cell)
+
+
 def _jelly_builtin(name: str) -> Callable[..., Any]:
     from spikingjelly.activation_based import surrogate
 
@@ -80,6 +104,20 @@ def _jelly_reset() -> Callable[[nn.Module], None]:
     from spikingjelly.activation_based import functional
 
     return functional.reset_net
+
+
+def _jelly_neuron(kind: str, surrogate: Any) -> nn.Module:
+    from spikingjelly.activation_based import neuron
+
+    if kind == "if":
+        return neuron.IFNode(
+            v_threshold=1.0,
+            v_reset=None,
+            detach_reset=False,
+            surrogate_function=surrogate,
+            step_mode="m",
+        )
+    return neuron.LIFNode(tau=2.0, surrogate_function=surrogate, step_mode="m")
 
 
 def _model(name: str) -> Callable[[], type[nn.Module]]:
@@ -111,6 +149,7 @@ PROFILES: dict[str, HostProfile] = {
         reset=_snntorch_reset,
         conv_net=_model("SnnTorchConvNet"),
         mlp_net=_model("SnnTorchMLP"),
+        neuron=_snntorch_neuron,
     ),
     "spikingjelly": HostProfile(
         name="spikingjelly",
@@ -125,6 +164,7 @@ PROFILES: dict[str, HostProfile] = {
         reset=_jelly_reset,
         conv_net=_model("SpikingJellyConvNet"),
         mlp_net=_model("SpikingJellyMLP"),
+        neuron=_jelly_neuron,
     ),
 }
 """The hosts the harness compares on, in their listing order."""

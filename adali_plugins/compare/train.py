@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,12 @@ from ..fileio import atomic_write
 from ..monitor import MembraneMonitor
 from ..state import AdaLiState
 from . import baselines
+from .architectures import build_arch
 from .data.datasets import Dataset
 from .diagnostics import GradientHealth
 from .hosts import profile
 from .models import conv_net, mlp_net
+from .recipes import RECIPES, recipe_loss
 from .spec import SurrogateSpec, parse_surrogate
 
 
@@ -68,6 +70,12 @@ class RunConfig:
     data_dir: str | None = None
     train_limit: int | None = None
     test_limit: int | None = None
+    recipe: str = "host"
+    arch: str = "ref"
+    width: float = 1.0
+    loss: str = "ce"
+    mix_lambda: float = 0.05
+    amp: str = "none"
 
     @property
     def name(self) -> str:
@@ -84,13 +92,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
-    """Names of the fields in which ``saved`` and ``current`` differ (sorted)."""
+RUN_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(RunConfig) if f.default is not MISSING
+}
+"""Defaults of the fields added after a release (recipe, arch, ...): a saved
+configuration without one of them means its default."""
+
+
+def config_differences(
+    saved: Any, current: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> list[str]:
+    """Names of the fields in which ``saved`` and ``current`` differ (sorted).
+
+    A field missing from ``saved`` counts as its value in ``defaults``, so runs
+    saved before a field existed still resume.
+    """
     if not isinstance(saved, dict):
         return ["<all: the saved configuration is not a mapping>"]
+    defaults = defaults or {}
     keys = set(saved) | set(current)
     return sorted(
-        str(k) for k in keys if _plain(saved.get(k)) != _plain(current.get(k))
+        str(k)
+        for k in keys
+        if _plain(saved.get(k, defaults.get(k))) != _plain(current.get(k))
     )
 
 
@@ -111,7 +135,7 @@ def _resume_state(ckpt: Path, cfg: RunConfig) -> dict[str, Any]:
             f"{ckpt}: not a checkpoint of adali-compare (no {sorted(missing)}); "
             "delete it or use another --out"
         )
-    differ = config_differences(state["config"], asdict(cfg))
+    differ = config_differences(state["config"], asdict(cfg), RUN_DEFAULTS)
     if differ:
         raise ValueError(
             f"{ckpt} belongs to a different configuration (differs in "
@@ -204,24 +228,47 @@ def _probe(model: nn.Module, cfg: RunConfig, data: Dataset) -> dict[str, Any]:
 
 
 def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module:
-    """The reference SNN for the run's host and data (conv net for images and
-    frames, MLP for sequences), with weights fixed by the seed."""
+    """The run's SNN, with weights fixed by the seed.
+
+    Under the host recipe with ``arch="ref"`` this is the reference net (conv
+    net for images and frames, MLP for sequences); otherwise the architecture of
+    ``compare.architectures`` built from the host's neuron of the recipe.
+    """
     torch.manual_seed(cfg.seed)
-    if data.sequence:
-        features = data.size // cfg.time_steps
-        return mlp_net(
+    factory = spec.factory(cfg.host)
+    recipe = RECIPES[cfg.recipe]
+    if cfg.recipe == "host" and cfg.arch == "ref":
+        if data.sequence:
+            features = data.size // cfg.time_steps
+            return mlp_net(
+                cfg.host,
+                factory,
+                in_features=data.channels * features,
+                classes=data.classes,
+            ).to(cfg.device)
+        return conv_net(
             cfg.host,
-            spec.factory(cfg.host),
-            in_features=data.channels * features,
+            factory,
+            in_channels=data.channels,
+            size=data.size,
+            channels=cfg.channels,
             classes=data.classes,
         ).to(cfg.device)
-    return conv_net(
-        cfg.host,
-        spec.factory(cfg.host),
+    if data.sequence:
+        raise ValueError(
+            f"--recipe {cfg.recipe} --arch {cfg.arch} needs images or frames; "
+            f"{data.name} is a 1-D sequence (use --recipe host --arch ref)"
+        )
+    host = profile(cfg.host)
+    return build_arch(
+        cfg.arch,
+        lambda: host.neuron(recipe.neuron, factory()),
+        host.reset(),
         in_channels=data.channels,
         size=data.size,
-        channels=cfg.channels,
         classes=data.classes,
+        width=cfg.width,
+        spiking_output=recipe.spiking_output,
     ).to(cfg.device)
 
 
@@ -229,6 +276,12 @@ def _forward(
     model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> torch.Tensor:
     return model(batch[0])
+
+
+def _autocast(cfg: RunConfig) -> Any:
+    """bf16 autocast of the forward and loss when ``cfg.amp == "bf16"``."""
+    device = torch.device(cfg.device).type
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
 
 
 def run(
@@ -245,7 +298,9 @@ def run(
     ckpts.mkdir(parents=True, exist_ok=True)
     log, ckpt = runs / f"{cfg.name}.jsonl", ckpts / f"{cfg.name}.pt"
     model = build_model(cfg, data, spec)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    recipe = RECIPES[cfg.recipe]
+    opt = recipe.make_optimizer(model.parameters(), cfg.lr)
+    lr_schedule = recipe.make_schedule(opt, cfg.epochs)
     records: list[dict[str, Any]] = []
     start = 0
     if ckpt.exists():
@@ -253,6 +308,8 @@ def run(
         try:
             load_model_state(model, state["model"])
             opt.load_state_dict(state["optimizer"])
+            if lr_schedule is not None:
+                lr_schedule.load_state_dict(state["lr_schedule"])
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"{ckpt}: its model or optimizer state does not fit this run "
@@ -294,8 +351,15 @@ def run(
         health.reset()
         total, seen = 0.0, 0
         began = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]
         for x, y in _batches(cfg, data, epoch):
-            loss = nn.functional.cross_entropy(model(x).sum(0), y)
+            with _autocast(cfg):
+                loss = recipe_loss(
+                    recipe.logits(model(x)),
+                    y,
+                    loss=cfg.loss,
+                    mix_lambda=cfg.mix_lambda,
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             health.after_backward()
@@ -308,6 +372,7 @@ def run(
             "train_loss": total / seen,
             "test_acc": _evaluate(model, cfg, data),
             "train_seconds": seconds,
+            "lr": lr,
             **health.epoch_record(),
             **_probe(model, cfg, data),
             "calibrated": calibrated,
@@ -316,6 +381,8 @@ def run(
         records.append(record)
         if scheduler is not None:
             scheduler.step()
+        if lr_schedule is not None:
+            lr_schedule.step()
         save_checkpoint(
             ckpt,
             {
@@ -323,6 +390,11 @@ def run(
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "records": json.dumps(records),
+                **(
+                    {}
+                    if lr_schedule is None
+                    else {"lr_schedule": lr_schedule.state_dict()}
+                ),
             },
         )
         atomic_write(log, "".join(json.dumps(r) + "\n" for r in records))

@@ -162,6 +162,22 @@ def _mnist1d(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
     )
 
 
+def _cifar10(seed: int, data_dir: Path | None, **_: int | None) -> Loaded:
+    from .cifar10 import load_cifar10
+
+    if data_dir is None:
+        raise ValueError(
+            "cifar10 is read from your own copy: pass --data-dir (data_dir=...) "
+            "holding cifar-10-batches-py (the python version); nothing is downloaded"
+        )
+    return (
+        load_cifar10(data_dir),
+        False,
+        f"CIFAR-10 (real 32x32 colour images, 50,000 train / 10,000 test) from "
+        f"{data_dir}, standardised per channel",
+    )
+
+
 def _on_disk(name: str, title: str) -> Callable[..., Loaded]:
     def load(seed: int, data_dir: Path | None, **options: int | None) -> Loaded:
         from . import neuromorphic
@@ -190,6 +206,7 @@ LOADERS: dict[str, Callable[..., Loaded]] = {
     "dvs-digits": _dvs_digits,
     "fashion-mnist": _fashion_mnist,
     "mnist1d": _mnist1d,
+    "cifar10": _cifar10,
     "nmnist": _on_disk("nmnist", "N-MNIST (real DVS recordings)"),
     "dvs-gesture": _on_disk("dvs-gesture", "DVS128 Gesture (real DVS recordings)"),
     "cifar10-dvs": _on_disk("cifar10-dvs", "CIFAR10-DVS (real DVS recordings)"),
@@ -198,8 +215,9 @@ LOADERS: dict[str, Callable[..., Loaded]] = {
 test_limit=)`` of (split, time-major frames?, description)."""
 
 ON_DISK = ("nmnist", "dvs-gesture", "cifar10-dvs")
-"""Datasets read from a copy the user already has (``data_dir``), through Tonic
-(the ``[neuromorphic]`` extra); all others need no path."""
+"""Event datasets read from a copy the user already has (``data_dir``), through
+Tonic (the ``[neuromorphic]`` extra). ``cifar10`` also needs ``data_dir`` and is
+read by our own reader; all others need no path."""
 
 
 def load_dataset(
