@@ -70,3 +70,37 @@ def deadline(seconds: float = 5.0):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+class Interrupt(Exception):
+    """Raised from ``on_epoch`` to stop a harness run as a crash would."""
+
+
+def run_whole_and_resumed(cfg, data, root):
+    """One harness run straight through, and the same run stopped after its
+    first epoch then resumed; both epoch-record lists, wall times removed."""
+    import json
+
+    from adali_plugins.compare.train import run
+
+    def stop_after_first(record):
+        if record["epoch"] == 0:
+            raise Interrupt
+
+    whole = run(cfg, data, root / "whole")
+    try:
+        run(cfg, data, root / "cut", on_epoch=stop_after_first)
+    except Interrupt:
+        pass
+    else:
+        raise AssertionError("the run was not interrupted")
+    log = root / "cut" / "runs" / f"{cfg.name}.jsonl"
+    assert len(log.read_text().splitlines()) == 1
+    resumed = run(cfg, data, root / "cut")
+
+    def strip(records):
+        return json.dumps(
+            [{k: v for k, v in r.items() if k != "train_seconds"} for r in records]
+        )
+
+    return strip(whole), strip(resumed)

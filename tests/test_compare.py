@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import run_whole_and_resumed
 
 from adali_plugins.compare import main, parse_surrogate
 from adali_plugins.compare.data.datasets import load_dataset
@@ -41,10 +42,6 @@ def test_same_seed_gives_bit_identical_numbers(tmp_path):
     }
 
 
-class Interrupt(Exception):
-    pass
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
@@ -61,23 +58,8 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path, host):
         encoding="rate",
         channels=(4, 8),
     )
-    whole = run(cfg, data, tmp_path / "whole")
-
-    def stop_after_first(record):
-        if record["epoch"] == 0:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        run(cfg, data, tmp_path / "cut", on_epoch=stop_after_first)
-    assert (
-        len((tmp_path / "cut/runs" / f"{cfg.name}.jsonl").read_text().splitlines()) == 1
-    )
-    resumed = run(cfg, data, tmp_path / "cut")
-
-    def strip(records):
-        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in records]
-
-    assert json.dumps(strip(resumed)) == json.dumps(strip(whole))
+    whole, resumed = run_whole_and_resumed(cfg, data, tmp_path)
+    assert resumed == whole
 
 
 @pytest.mark.slow
