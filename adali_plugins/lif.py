@@ -65,19 +65,23 @@ def _charge(
 
 def _code(
     u: torch.Tensor,
+    fired: torch.Tensor,
     tests: list[tuple[Any, torch.Tensor | float]],
     scratch: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
-    """:func:`~.regions.region_code` of ``u``, as int32.
+    """:func:`~.regions.region_code` of ``u`` given ``fired = u >= 0``, as int32.
 
-    Comparisons written into float buffers run several times faster on the CPU
-    than ones producing bool masks; the codes are the same.
+    The edge test at ``regions.FIRE_EDGE`` is the spike, so ``fired`` stands in
+    for it. Comparisons written into float buffers run several times faster on
+    the CPU than ones producing bool masks; the codes are the same.
     """
     code, term = scratch
-    (first_op, first_bound), *rest = tests
-    first_op(u, first_bound, out=code)
-    for op, bound in rest:
-        code.add_(op(u, bound, out=term))
+    for i, (op, bound) in enumerate(tests):
+        fire = i == regions.FIRE_EDGE
+        if i == 0:
+            code.copy_(fired) if fire else op(u, bound, out=code)
+        else:
+            code.add_(fired if fire else op(u, bound, out=term))
     return code.to(torch.int32)
 
 
@@ -120,7 +124,7 @@ def _run(
         if fired is not None:
             spikes[t] = fired
         if codes is not None and scratch is not None:
-            codes[t] = _code(u, tests, scratch)
+            codes[t] = _code(u, s, tests, scratch)
         if v_reset is None:
             v = h - s * v_threshold
         else:

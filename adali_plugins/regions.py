@@ -50,6 +50,10 @@ EDGES: tuple[Edge, ...] = (
 HEIGHT_OF_CODE: tuple[str | None, ...] = (None, "h_lo", "h_hi", None)
 """The derivative at each code: the name of a height, or None for zero."""
 
+FIRE_EDGE = 1
+"""Index in :data:`EDGES` of the test ``x >= 0``: the spike itself, which a
+caller that has already fired the neuron can reuse instead of recomputing."""
+
 FIRED_FROM_CODE = 2
 """``code >= FIRED_FROM_CODE`` exactly when ``x >= 0``."""
 

@@ -50,6 +50,23 @@ def _kill_when(proc, ckpt, condition, timeout=120):
     raise AssertionError("condition never reached")
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The losses of one uninterrupted worker run per host, run once per module."""
+    done: dict[str, list[str]] = {}
+
+    def losses(host: str) -> list[str]:
+        if host not in done:
+            root = tmp_path_factory.mktemp(f"whole-{host}")
+            whole = _run(host, root / "a.pt", root / "a.txt")
+            _, err = whole.communicate(timeout=300)
+            assert whole.returncode == 0, err[-2000:]
+            done[host] = (root / "a.txt").read_text().split()
+        return done[host]
+
+    return losses
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("host", ["snntorch", "spikingjelly"])
 @pytest.mark.parametrize(
@@ -60,11 +77,11 @@ def _kill_when(proc, ckpt, condition, timeout=120):
     ],
     ids=["mid-calibration", "mid-epoch"],
 )
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, host, where):
+def test_sigkill_then_resume_matches_uninterrupted_run(
+    tmp_path, host, where, uninterrupted
+):
     pytest.importorskip(host)
-    whole = _run(host, tmp_path / "a.pt", tmp_path / "a.txt")
-    _, err = whole.communicate(timeout=300)
-    assert whole.returncode == 0, err[-2000:]
+    expected = uninterrupted(host)
     victim = _run(host, tmp_path / "b.pt", tmp_path / "b.txt", delay=0.3)
     killed_at = _kill_when(victim, tmp_path / "b.pt", where)
     assert victim.returncode == -signal.SIGKILL
@@ -72,7 +89,6 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, host, where):
     resumed = _run(host, tmp_path / "b.pt", tmp_path / "b.txt")
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-2000:]
-    expected = (tmp_path / "a.txt").read_text().split()
     assert len(expected) > 10
     assert (tmp_path / "b.txt").read_text().split() == expected, (
         f"killed at {killed_at}"
