@@ -92,6 +92,17 @@ def _builtins_help() -> str:
     return "; ".join(f"{host}: {', '.join(names)}" for host, names in BUILTINS.items())
 
 
+def _setting(args: argparse.Namespace) -> str:
+    """How the runs train, in one phrase: recipe, net, T, batch, lr."""
+    net = "reference net" if args.arch == "ref" else args.arch
+    if args.width != 1.0:
+        net += f" (width x{args.width:g})"
+    return (
+        f"recipe {args.recipe}, {net}, T={args.time_steps}, batch "
+        f"{args.batch_size}, lr {args.lr:g}"
+    )
+
+
 def _default_builtins_help() -> str:
     """Each host's default and best built-in, read from its profile."""
     return "; ".join(
@@ -711,7 +722,7 @@ def _train_and_report(
         print(
             f"{data.name}: {data.description}; "
             f"{len(data.y_train)} train / {len(data.y_test)} test; "
-            f"{len(plan)} runs x {args.epochs} epochs -> {out}",
+            f"{len(plan)} runs x {args.epochs} epochs; {_setting(args)} -> {out}",
             file=sys.stderr,
         )
     results = {}
@@ -754,7 +765,7 @@ def _train_and_report(
         report.write_summary(
             tmp,
             title=f"adali-compare on {data.name}: {len(plan)} runs x "
-            f"{args.epochs} epochs",
+            f"{args.epochs} epochs; {_setting(args)}",
             table=table,
             verdict=judged,
             plots=written,
