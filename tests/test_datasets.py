@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adali_plugins.compare.data.datasets import LOADERS, ON_DISK, load_dataset
+from adali_plugins.compare.data.datasets import LOADERS, NEEDS_DATA_DIR, load_dataset
 from adali_plugins.compare.data.fashion_mnist import find_fashion_mnist
 
 
@@ -20,7 +20,7 @@ def _available(name):
     return True
 
 
-BUNDLED = sorted(set(LOADERS) - set(ON_DISK))
+BUNDLED = sorted(set(LOADERS) - set(NEEDS_DATA_DIR))
 
 
 @pytest.mark.slow

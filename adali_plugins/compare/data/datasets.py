@@ -219,6 +219,10 @@ ON_DISK = ("nmnist", "dvs-gesture", "cifar10-dvs")
 Tonic (the ``[neuromorphic]`` extra). ``cifar10`` also needs ``data_dir`` and is
 read by our own reader; all others need no path."""
 
+NEEDS_DATA_DIR = (*ON_DISK, "cifar10")
+"""Every dataset read from the user's own copy; the rest ship with a package or
+are generated here."""
+
 
 def load_dataset(
     name: str,
