@@ -3,7 +3,7 @@
 Why: run under plain autograd, a multi-step LIF layer keeps float tensors per
 element and time step for backward (the potentials, the spikes of the reset). The
 AdaLi derivative only needs to know which of four regions ``h - v_threshold`` fell
-in, so :class:`AdaLiLIF` saves the uint8 :func:`~.surrogate.region_code` instead:
+in, so :class:`AdaLiLIF` saves the uint8 :func:`~.regions.region_code` instead:
 1 byte per element and step, plus ``h`` itself (in the compute dtype) only for a
 hard reset whose spike is not detached, where ``dv/dh`` depends on it. Backward
 walks ``t = T-1 .. 0`` reading the heights by code (``regions.py``).
