@@ -106,10 +106,14 @@ def _compiled() -> dict[str, Callable[..., Any]] | None:
                     ("grad", _grad),
                 )
             }
-            probe = torch.linspace(-2, 2, 64)
-            one = torch.tensor(1.0)
-            _, code = fns["ge"](probe, one, one)
-            fns["grad"](probe, code, one, one)
+            # The probe looks like the surrogate's real calls (an input that
+            # requires grad, seen under no_grad; four distinct window tensors),
+            # so it builds the graphs they reuse instead of one they guard out.
+            probe = torch.linspace(-2, 2, 64, requires_grad=True)
+            left, right, h_lo, h_hi = torch.tensor([1.0, 1.0, 0.5, 0.5]).unbind()
+            with torch.no_grad():
+                _, code = fns["ge"](probe, left, right)
+            fns["grad"](probe.detach(), code, h_lo, h_hi)
             _state["fns"] = fns
         except Exception as err:
             _fail(err)
