@@ -88,18 +88,23 @@ def _window_values(
 class AdaLiSpike(torch.autograd.Function):
     """Heaviside forward, AdaLi backward, keeping 1 byte per element for backward.
 
-    ``window`` is a 1-D tensor ``[left, right, h_lo, h_hi]`` kept by the
-    surrogate module as a buffer. ``forward`` returns the spikes and the uint8
-    region code of ``x``; only the code is saved, not ``x`` itself, and the
-    heights are captured when the forward runs.
+    ``apply(x, left, right, h_lo, h_hi, inclusive, kernel)`` takes the window as
+    :func:`adali_spike` read it once from the module's buffer, and whether the
+    compiled ``kernel`` path applies. ``forward`` returns the spikes and the
+    uint8 region code of ``x``; only the code is saved, not ``x`` itself, and
+    the heights are the ones of this forward.
     """
 
     @staticmethod
     def forward(
-        x: torch.Tensor, window: torch.Tensor, inclusive: bool
+        x: torch.Tensor,
+        left: Scalar,
+        right: Scalar,
+        h_lo: Scalar,
+        h_hi: Scalar,
+        inclusive: bool,
+        kernel: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        kernel = kernels.applies_to(x)
-        left, right, _, _ = _window_values(window, x, kernel=kernel)
         fused = None
         if kernel:
             fused = kernels.spike_and_code(x, left, right, inclusive=inclusive)
@@ -109,19 +114,17 @@ class AdaLiSpike(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, window, _ = inputs
+        _, _, _, h_lo, h_hi, _, _ = inputs
         _, code = output
         ctx.mark_non_differentiable(code)
         ctx.save_for_backward(code)
-        kernel = kernels.applies_to(x)
-        ctx.heights = _window_values(window, x, kernel=kernel)[2:]
+        ctx.heights = (h_lo, h_hi)
 
     @staticmethod
-    def backward(
-        ctx: Any, grad_output: torch.Tensor, _grad_code: Any
-    ) -> tuple[Any, None, None]:
+    def backward(ctx: Any, grad_output: torch.Tensor, _grad_code: Any) -> tuple:
+        nothing = (None,) * 6
         if not ctx.needs_input_grad[0]:
-            return None, None, None
+            return (None, *nothing)
         (code,) = ctx.saved_tensors
         h_lo, h_hi = ctx.heights
         grad = None
@@ -129,7 +132,7 @@ class AdaLiSpike(torch.autograd.Function):
             grad = kernels.grad_from_code(grad_output, code, h_lo, h_hi)
         if grad is None:
             grad = grad_from_heights(grad_output, code, h_lo, h_hi)
-        return grad, None, None
+        return (grad, *nothing)
 
 
 def adali_spike(
@@ -138,8 +141,10 @@ def adali_spike(
     """Spikes with the AdaLi gradient; ``window`` is ``[left, right, h_lo, h_hi]``.
 
     Without autograd (``no_grad``, or ``x`` needing no gradient) this is the
-    plain Heaviside and no code is computed.
+    plain Heaviside and no code is computed. The window is read once per call.
     """
     if not (x.requires_grad and torch.is_grad_enabled()):
         return heaviside(x, inclusive=inclusive)
-    return AdaLiSpike.apply(x, window, inclusive)[0]
+    kernel = kernels.applies_to(x)
+    values = _window_values(window, x, kernel=kernel)
+    return AdaLiSpike.apply(x, *values, inclusive, kernel)[0]
