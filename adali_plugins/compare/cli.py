@@ -53,6 +53,7 @@ from .spec import (
     quick_surrogates,
 )
 from .train import (
+    RUN_DEFAULTS,
     RunConfig,
     build_model,
     check_resumable,
@@ -126,15 +127,6 @@ MAX_STEP_ELEMENTS = 1 << 16
 """Largest ``--batch-size`` x ``--time-steps``: bounds one batch's activations."""
 MAX_LR = 10.0
 MAX_WIDTH = 4.0
-IDENTITY_DEFAULTS = {
-    "recipe": "host",
-    "arch": "ref",
-    "width": 1.0,
-    "loss": "ce",
-    "mix_lambda": 0.05,
-    "amp": "none",
-}
-"""Values of identity flags added after a release, for results saved before."""
 LABEL_WIDTH = 25
 """Characters of a surrogate label the table shows (``report.format_table``)."""
 
@@ -263,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--recipe",
         choices=tuple(RECIPES),
-        default="host",
+        default=RUN_DEFAULTS["recipe"],
         help="host: LIF, hard reset, spiking output, spike-count CE, Adam (the "
         "hosts' tutorials); paper: the authors' IF soft reset, linear head "
         "averaged over T, SGD 0.9 / 1e-4 with cosine annealing",
@@ -271,33 +263,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--arch",
         choices=ARCHS,
-        default="ref",
+        default=RUN_DEFAULTS["arch"],
         help="ref: the reference conv net; resnet18 / vgg11: the authors' "
         "CIFAR-style spiking ResNet-18 and VGG-11-BN",
     )
     p.add_argument(
         "--width",
         type=float,
-        default=1.0,
+        default=RUN_DEFAULTS["width"],
         help=f"channel multiplier of --arch, in (0, {MAX_WIDTH:g}] (0.25 fits a CPU)",
     )
     p.add_argument(
         "--loss",
         choices=LOSSES,
-        default="ce",
+        default=RUN_DEFAULTS["loss"],
         help="ce, or the authors' mix: lambda * MSE(one-hot) + (1 - lambda) * CE",
     )
     p.add_argument(
         "--mix-lambda",
         type=float,
-        default=0.05,
+        default=RUN_DEFAULTS["mix_lambda"],
         help="lambda of --loss mix, in [0, 1] (theirs: 0.05 CIFAR10-DVS, 0.2 "
         "DVS Gesture)",
     )
     p.add_argument(
         "--amp",
         choices=("none", "bf16"),
-        default="none",
+        default=RUN_DEFAULTS["amp"],
         help="bf16 autocast of the training forward (for --device cuda)",
     )
     p.add_argument("--encoding", choices=ENCODINGS, default="direct")
@@ -415,7 +407,11 @@ def validate(args: argparse.Namespace) -> None:
         )
     if not (math.isfinite(args.mix_lambda) and 0 <= args.mix_lambda <= 1):
         raise UsageError(f"--mix-lambda must be in [0, 1], got {args.mix_lambda}")
-    if (args.model or args.data) and (args.recipe, args.arch) != ("host", "ref"):
+    chose_net = (args.recipe, args.arch) != (
+        RUN_DEFAULTS["recipe"],
+        RUN_DEFAULTS["arch"],
+    )
+    if (args.model or args.data) and chose_net:
         raise UsageError(
             "--recipe and --arch apply to the harness's own nets; with --model "
             "your factory builds the net and the run trains it with Adam"
@@ -536,7 +532,7 @@ def _check_identity(out: Path, ident: dict[str, Any]) -> bool:
         raise UsageError(
             f"{path}: unreadable ({_one_line(exc)}); delete it or use another --out"
         ) from None
-    differ = config_differences(saved, ident, IDENTITY_DEFAULTS)
+    differ = config_differences(saved, ident, RUN_DEFAULTS)
     if differ:
         flags = ", ".join("--" + f.replace("_", "-") for f in differ)
         raise UsageError(
