@@ -34,10 +34,6 @@ from torch import nn
 NeuronFactory = Callable[[], nn.Module]
 """Builds one multi-step spiking layer: ``(T, B, ...) -> (T, B, ...)`` spikes."""
 
-ARCHS = ("ref", "resnet18", "vgg11")
-"""Architectures ``--arch`` accepts; ``ref`` under the host recipe is the
-reference net of ``models.py`` itself."""
-
 
 class StepOverTime(nn.Module):
     """Runs a single-step neuron (snnTorch's) over the leading time axis.
@@ -101,9 +97,10 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def resnet18_body(
-    in_channels: int, width: float, neuron: NeuronFactory
+    in_channels: int, width: float, neuron: NeuronFactory, size: int
 ) -> tuple[nn.Module, int]:
-    """The ResNet-18 trunk up to global pooling, and its feature count."""
+    """The ResNet-18 trunk up to global pooling, and its feature count (global
+    pooling makes it independent of the image ``size``)."""
     stages = [_scaled(c, width) for c in (64, 128, 256, 512)]
     layers: list[nn.Module] = [_conv_bn(in_channels, stages[0]), neuron()]
     c_in = stages[0]
@@ -122,9 +119,10 @@ VGG11 = ((64,), (128,), (256, 256), (512, 512), (512, 512))
 
 
 def vgg11_body(
-    in_channels: int, width: float, neuron: NeuronFactory
+    in_channels: int, width: float, neuron: NeuronFactory, size: int
 ) -> tuple[nn.Module, int]:
-    """VGG-11-BN up to the 7x7 pooling and flatten, and its feature count."""
+    """VGG-11-BN up to the 7x7 pooling and flatten, and its feature count (the
+    adaptive pooling makes it independent of the image ``size``)."""
     layers: list[nn.Module] = []
     c_in = in_channels
     for block in VGG11:
@@ -139,7 +137,7 @@ def vgg11_body(
 
 
 def ref_body(
-    in_channels: int, width: float, neuron: NeuronFactory, *, size: int
+    in_channels: int, width: float, neuron: NeuronFactory, size: int
 ) -> tuple[nn.Module, int]:
     """The reference net's two conv-BN-neuron-maxpool blocks, and its features."""
     c1, c2 = _scaled(16, width), _scaled(32, width)
@@ -152,6 +150,15 @@ def ref_body(
         Folded(nn.Sequential(nn.MaxPool2d(2), nn.Flatten())),
     ]
     return nn.Sequential(*layers), c2 * (size // 4) ** 2
+
+
+BODIES: dict[str, Callable[[int, float, NeuronFactory, int], tuple[nn.Module, int]]]
+BODIES = {"ref": ref_body, "resnet18": resnet18_body, "vgg11": vgg11_body}
+"""``--arch`` name -> trunk builder ``(in_channels, width, neuron, size)``."""
+
+ARCHS = tuple(BODIES)
+"""Architectures ``--arch`` accepts; ``ref`` under the host recipe is the
+reference net of ``models.py`` itself."""
 
 
 class SpikingNet(nn.Module):
@@ -215,14 +222,9 @@ def build_arch(
     spiking_output: bool = False,
 ) -> nn.Module:
     """``arch`` (one of :data:`ARCHS`) built from ``neuron()`` layers."""
-    if arch == "resnet18":
-        body, features = resnet18_body(in_channels, width, neuron)
-    elif arch == "vgg11":
-        body, features = vgg11_body(in_channels, width, neuron)
-    elif arch == "ref":
-        body, features = ref_body(in_channels, width, neuron, size=size)
-    else:
+    if arch not in BODIES:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    body, features = BODIES[arch](in_channels, width, neuron, size)
     net = SpikingNet(
         body, features, classes, reset, neuron() if spiking_output else None
     )
@@ -231,17 +233,12 @@ def build_arch(
     return net
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 __all__ = [
     "ARCHS",
+    "BODIES",
     "BasicBlock",
     "Folded",
     "SpikingNet",
     "StepOverTime",
     "build_arch",
-    "count_parameters",
 ]
