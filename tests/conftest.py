@@ -104,3 +104,15 @@ def run_whole_and_resumed(cfg, data, root):
         )
 
     return strip(whole), strip(resumed)
+
+
+def run_python(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing imported yet) and require
+    that it exits 0, showing the end of its stderr otherwise."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
+from conftest import run_python
 
 from adali_plugins.compare import bench
 from adali_plugins.compare.hosts import PROFILES, HostProfile, profile
@@ -65,7 +63,4 @@ def test_reading_the_profiles_imports_no_host():
         "assert [p.default_builtin for p in PROFILES.values()]\n"
         "assert not {'snntorch', 'spikingjelly'} & set(sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_python(code)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from conftest import run_python
 
 pytestmark = pytest.mark.slow  # each case starts a fresh interpreter
 
 
-def _run(code: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 def test_importing_the_spikingjelly_adapter_patches_nothing():
     pytest.importorskip("spikingjelly")
-    _run(
+    run_python(
         "from spikingjelly.activation_based import functional\n"
         "before = functional.lif_multi_step\n"
         "import adali_plugins.spikingjelly as a\n"
@@ -34,7 +25,7 @@ def test_importing_the_spikingjelly_adapter_patches_nothing():
 def test_attaching_to_an_snntorch_model_never_imports_spikingjelly():
     pytest.importorskip("snntorch")
     pytest.importorskip("spikingjelly")
-    _run(
+    run_python(
         "import sys\n"
         "import torch, snntorch as snn\n"
         "import adali_plugins as ap\n"
@@ -48,7 +39,7 @@ def test_attaching_to_an_snntorch_model_never_imports_spikingjelly():
 
 
 def test_importing_the_package_imports_no_host():
-    _run(
+    run_python(
         "import sys\n"
         "import adali_plugins\n"
         "assert not {'snntorch', 'spikingjelly'} & set(sys.modules), sys.modules\n"

@@ -14,6 +14,7 @@ import sys
 import warnings
 
 import pytest
+from conftest import run_python
 
 LIBRARY = [
     "attach",
@@ -60,13 +61,6 @@ OLD_PATHS = {
 }
 
 
-def _run(code: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 def _loaded(prefixes: tuple[str, ...]) -> str:
     """Code for the sorted list of loaded modules under any of ``prefixes``."""
     return (
@@ -79,7 +73,7 @@ def _loaded(prefixes: tuple[str, ...]) -> str:
 def test_the_library_alone_imports_no_harness_module():
     imports = "\n".join(f"import adali_plugins.{m}" for m in LIBRARY)
     # torch imports tqdm itself; what counts is what the library adds.
-    _run(
+    run_python(
         "import sys\n"
         "import numpy, torch\n"
         "before = set(sys.modules)\n"
@@ -95,7 +89,7 @@ def test_attach_monitor_calibrate_on_both_hosts_import_no_harness_module():
     pytest.importorskip("snntorch")
     pytest.importorskip("spikingjelly")
     # torch and the hosts import tqdm themselves; what counts is what we add.
-    _run(
+    run_python(
         "import sys\n"
         "import torch, snntorch as snn\n"
         "from spikingjelly.activation_based import neuron\n"
@@ -122,7 +116,7 @@ def test_attach_monitor_calibrate_on_both_hosts_import_no_harness_module():
 def test_the_library_works_without_the_harness_dependencies():
     pytest.importorskip("snntorch")
     # Only torch, numpy and one host: the compare extra and the other host blocked.
-    _run(
+    run_python(
         "import sys\n"
         "for m in ('sklearn', 'tqdm', 'matplotlib', 'spikingjelly', 'mnist1d',"
         " 'tonic'):\n"
@@ -209,7 +203,4 @@ def test_harness_without_its_extra_names_the_extra():
         "else:\n"
         "    raise SystemExit('imported without tqdm')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_python(code)
