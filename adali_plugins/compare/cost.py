@@ -27,13 +27,17 @@ from .hosts import PROFILES, profile
 from .recipes import RECIPES
 
 
-def _model(host: str, arch: str, width: float, size: int, channels: int):
+def _model(
+    host: str, arch: str, width: float, size: int, channels: int
+) -> torch.nn.Module:
+    """``arch`` with AdaLi in the paper recipe's neurons, weights from seed 0."""
     prof = profile(host)
     adali = prof.adali()
+    kind = RECIPES["paper"].neuron
     torch.manual_seed(0)
     return build_arch(
         arch,
-        lambda: prof.neuron("if", adali()),
+        lambda: prof.neuron(kind, adali()),
         prof.reset(),
         in_channels=channels,
         size=size,
