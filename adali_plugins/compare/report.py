@@ -23,11 +23,13 @@ class Row:
     epochs_to_target: float
     reached: int
     seconds_per_epoch: float
+    """Median over every epoch of every seed (robust to a paused or shared core)."""
     grad_ratio: float
     density: float
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and population std (divisor n) over seeds, as every table prints."""
     if not values:
         return math.nan, math.nan
     return statistics.fmean(values), statistics.pstdev(values) if len(
@@ -79,7 +81,7 @@ def aggregate(
                 best_acc=_mean_std([max(e["test_acc"] for e in r) for r in runs]),
                 epochs_to_target=statistics.fmean(reached) if reached else math.nan,
                 reached=len(reached),
-                seconds_per_epoch=statistics.fmean(
+                seconds_per_epoch=statistics.median(
                     e["train_seconds"] for r in runs for e in r
                 ),
                 grad_ratio=statistics.fmean(
