@@ -267,6 +267,7 @@ def test_quiet_run_prints_table_verdict_and_writes_summary(tmp_path, capsys):
     (v,) = payload["verdict"]
     assert v["adali"] == "AdaLi" and v["builtin"] == "atan" and v["seeds"] == [0, 1]
     assert "density" in payload["runs"][0]["epochs"][0]
+    assert sum(payload["runs"][0]["epochs"][0]["predicted"]) == 100
     assert "mean_density" in (out / "results.csv").read_text().splitlines()[0]
     summary = (out / "summary.md").read_text()
     assert "Verdict" in summary and "curves_snntorch.png" in summary

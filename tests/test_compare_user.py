@@ -121,6 +121,34 @@ def test_snntorch_tutorial_net_compared(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_class_never_predicted_is_named_in_the_summary():
+    def silenced(seed: int) -> nn.Module:
+        net = TutorialNet()
+        with torch.no_grad():
+            net.fc2.bias[3] = -100.0  # output neuron 3 never reaches threshold
+        return net
+
+    train, test = loaders(256, 128)
+    result = compare(
+        model=silenced,
+        train=train,
+        test=test,
+        surrogates=["AdaLi", "atan"],
+        epochs=1,
+        seeds=1,
+    )
+    for label in ("AdaLi", "atan"):
+        (records,) = result.records(label)
+        predicted = records[-1]["predicted"]
+        assert predicted[3] == 0 and sum(predicted) == 128 and len(predicted) == 10
+    summary = result.summary()
+    assert "Classes never predicted:" in summary
+    assert re.search(
+        r"snntorch AdaLi seed 0: never predicted class [0-9, ]*\b3\b", summary
+    )
+
+
+@pytest.mark.slow
 def test_same_seeds_give_the_same_numbers_and_resume_is_exact(tmp_path):
     train, test = loaders(128, 64)
     kwargs = dict(

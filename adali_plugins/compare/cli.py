@@ -36,7 +36,7 @@ from ..checkpoint import CheckpointError
 from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
 from ..hosts import is_installed
 from ..stats import HistogramSpec
-from . import logs, plots, report, verdict
+from . import classes, logs, plots, report, verdict
 from .architectures import ARCHS
 from .data import DataFormatError
 from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
@@ -743,6 +743,9 @@ def _train_and_report(
     judged = verdict.format_verdicts(found)
     if judged:
         print(f"\n{judged}")
+    missing = classes.never_predicted(results)
+    if missing:
+        print(f"\n{classes.format_never_predicted(missing)}")
     atomic_write(out / "table.txt", table + "\n")
     with atomic_path(out / "results.csv") as tmp:
         report.write_csv(results, tmp)
@@ -765,6 +768,7 @@ def _train_and_report(
             table=table,
             verdict=judged,
             plots=written,
+            notes=missing,
         )
     repeats = log.dedupe.report()
     if repeats:

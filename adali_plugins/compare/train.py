@@ -38,6 +38,7 @@ from ..monitor import MembraneMonitor
 from ..state import AdaLiState
 from . import baselines
 from .architectures import build_arch
+from .classes import prediction_counts
 from .data.datasets import Dataset
 from .diagnostics import GradientHealth
 from .hosts import profile
@@ -174,10 +175,13 @@ def _batches(
         yield x.to(cfg.device), data.y_train[idx].to(cfg.device)
 
 
-def _evaluate(model: nn.Module, cfg: RunConfig, data: Dataset) -> float:
+def _evaluate(
+    model: nn.Module, cfg: RunConfig, data: Dataset
+) -> tuple[float, list[int]]:
+    """Test accuracy, and how many test samples went to each class."""
     model.eval()
-    correct = 0
     gen = torch.Generator().manual_seed(cfg.seed)
+    predictions = []
     with torch.no_grad():
         for idx in torch.arange(len(data.y_test)).split(256):
             x = data.encode(
@@ -186,10 +190,11 @@ def _evaluate(model: nn.Module, cfg: RunConfig, data: Dataset) -> float:
                 encoding=cfg.encoding,
                 generator=gen,
             )
-            counts = model(x.to(cfg.device)).sum(0)
-            correct += int((counts.argmax(1).cpu() == data.y_test[idx]).sum())
+            predictions.append(model(x.to(cfg.device)).sum(0).argmax(1).cpu())
     model.train()
-    return correct / len(data.y_test)
+    predicted = torch.cat(predictions)
+    correct = int((predicted == data.y_test).sum())
+    return correct / len(predicted), prediction_counts(predicted, data.classes)
 
 
 def _probe(model: nn.Module, cfg: RunConfig, data: Dataset) -> dict[str, Any]:
@@ -367,10 +372,12 @@ def run(
             total += float(loss.detach()) * len(y)
             seen += len(y)
         seconds = time.perf_counter() - began
+        accuracy, predicted = _evaluate(model, cfg, data)
         record = {
             "epoch": epoch,
             "train_loss": total / seen,
-            "test_acc": _evaluate(model, cfg, data),
+            "test_acc": accuracy,
+            "predicted": predicted,
             "train_seconds": seconds,
             "lr": lr,
             **health.epoch_record(),

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from ..attach import attach, replace_surrogates, spiking_layers
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..epochs import set_epoch
 from ..monitor import MembraneMonitor
+from .classes import format_never_predicted, never_predicted, prediction_counts
 from .hosts import profile
 from .report import Row, aggregate, format_table
 from .spec import HARNESS_OPTIONS, SurrogateSpec, parse_surrogate
@@ -96,8 +98,13 @@ class Comparison:
         return verdicts(self.results)
 
     def summary(self) -> str:
-        """The table followed by the verdict lines."""
-        return "\n".join(filter(None, [self.table(), format_verdicts(self.verdicts())]))
+        """The table, the verdict lines, and any class never predicted."""
+        parts = [
+            self.table(),
+            format_verdicts(self.verdicts()),
+            format_never_predicted(never_predicted(self.results)),
+        ]
+        return "\n".join(filter(None, parts))
 
     def records(self, surrogate: str) -> list[list[dict[str, Any]]]:
         """The per-epoch records of one candidate, one list per seed."""
@@ -343,11 +350,12 @@ def _train(
         if not seen:
             raise CompareError("the train source yielded no batch")
         seconds = time.perf_counter() - began
-        accuracy, density = _evaluate(net, test, forward, reset, device)
+        accuracy, density, predicted = _evaluate(net, test, forward, reset, device)
         record = {
             "epoch": epoch,
             "train_loss": total / seen,
             "test_acc": accuracy,
+            "predicted": predicted,
             "train_seconds": seconds,
             "grad_norm_first_last_ratio": first / last if last > 0 else math.nan,
             "density": density,
@@ -386,11 +394,13 @@ def _evaluate(
     forward: Forward,
     reset: Callable[[nn.Module], None],
     device: torch.device,
-) -> tuple[float, dict[str, float]]:
-    """Test accuracy, and the density per layer on the first test batch."""
+) -> tuple[float, dict[str, float], list[int]]:
+    """Test accuracy, the density per layer on the first test batch, and how
+    many test samples went to each class."""
     net.eval()
     correct = seen = 0
     density: dict[str, float] = {}
+    counts: list[int] = []
     with torch.no_grad():
         for i, batch in enumerate(test):
             batch = _to(batch, device)
@@ -401,9 +411,12 @@ def _evaluate(
                 density = {r.layer: r.density for r in mon.summary() if r.count}
             else:
                 logits = forward(net, batch)
-            correct += int((logits.argmax(1) == batch[1]).sum())
+            predicted = logits.argmax(1)
+            correct += int((predicted == batch[1]).sum())
             seen += len(batch[1])
+            batch_counts = prediction_counts(predicted, logits.shape[1])
+            counts = [a + b for a, b in zip_longest(counts, batch_counts, fillvalue=0)]
     net.train()
     if not seen:
         raise CompareError("the test source yielded no batch")
-    return correct / seen, density
+    return correct / seen, density, counts
