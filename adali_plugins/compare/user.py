@@ -19,7 +19,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -398,9 +397,9 @@ def _evaluate(
     """Test accuracy, the density per layer on the first test batch, and how
     many test samples went to each class."""
     net.eval()
-    correct = seen = 0
+    correct = seen = classes = 0
     density: dict[str, float] = {}
-    counts: list[int] = []
+    predictions = []
     with torch.no_grad():
         for i, batch in enumerate(test):
             batch = _to(batch, device)
@@ -411,12 +410,12 @@ def _evaluate(
                 density = {r.layer: r.density for r in mon.summary() if r.count}
             else:
                 logits = forward(net, batch)
-            predicted = logits.argmax(1)
-            correct += int((predicted == batch[1]).sum())
+            predictions.append(logits.argmax(1))
+            correct += int((predictions[-1] == batch[1]).sum())
             seen += len(batch[1])
-            batch_counts = prediction_counts(predicted, logits.shape[1])
-            counts = [a + b for a, b in zip_longest(counts, batch_counts, fillvalue=0)]
+            classes = max(classes, logits.shape[1])
     net.train()
     if not seen:
         raise CompareError("the test source yielded no batch")
+    counts = prediction_counts(torch.cat(predictions), classes)
     return correct / seen, density, counts
