@@ -46,7 +46,7 @@ def set_epoch(
 def set_progress(model: nn.Module, q: float, *, strict: bool = True) -> int:
     """Move every AdaLi surrogate in ``model`` to progress ``q`` in [0, 1].
 
-    ``q`` is each schedule's own coordinate (see ``adali_plugins.schedule``).
+    ``q`` is each schedule's own coordinate (see ``adali_plugins.window``).
     All-or-nothing, and returns the number of layers moved, like ``set_epoch``.
     """
     check_progress(q)

@@ -19,7 +19,7 @@ from adali_plugins.compare.progress import Progress
 from adali_plugins.compare.report import aggregate, density_of
 from adali_plugins.compare.spec import BUILTINS, quick_surrogates
 from adali_plugins.hosts import is_installed
-from adali_plugins.schedule import AdaLiParams
+from adali_plugins.window import AdaLiParams
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "integration_examples"
 

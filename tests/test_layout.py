@@ -1,20 +1,20 @@
-"""Two floors: the library never imports the harness, and the old paths still work.
+"""Two floors: the library never imports the harness.
 
 The library (``adali_plugins`` minus ``compare``) needs torch, numpy and one
 host; the comparison harness (``adali_plugins.compare``: models, bench, data,
-cli, ...) brings scikit-learn and tqdm. The former homes of models, bench and
-data are deprecated shims for one release.
+cli, ...) brings scikit-learn and tqdm. Nothing was released before 0.1.0, so
+the development-time homes of these modules are gone, not kept as shims.
 """
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
-import warnings
+import importlib.util
+from pathlib import Path
 
 import pytest
 from conftest import run_python
+
+import adali_plugins
 
 LIBRARY = [
     "attach",
@@ -39,26 +39,15 @@ LIBRARY = [
 
 HARNESS = ("adali_plugins.compare", "sklearn", "tqdm")
 
-DATA_MODULES = [
-    "datasets",
-    "digits",
-    "dvs",
-    "errors",
-    "fashion_mnist",
-    "idx",
-    "mnist1d",
-    "neuromorphic",
+GONE = [
+    "adali_plugins.schedule",
+    "adali_plugins.scheduler",
+    "adali_plugins.models",
+    "adali_plugins.bench",
+    "adali_plugins.data",
 ]
-
-OLD_PATHS = {
-    "adali_plugins.models": "adali_plugins.compare.models",
-    "adali_plugins.bench": "adali_plugins.compare.bench",
-    "adali_plugins.data": "adali_plugins.compare.data",
-    **{
-        f"adali_plugins.data.{m}": f"adali_plugins.compare.data.{m}"
-        for m in DATA_MODULES
-    },
-}
+"""Development-time paths removed before the first release (now ``window``,
+``epochs`` and ``compare.models`` / ``compare.bench`` / ``compare.data``)."""
 
 
 def _loaded(prefixes: tuple[str, ...]) -> str:
@@ -133,62 +122,19 @@ def test_the_library_works_without_the_harness_dependencies():
     )
 
 
-@pytest.mark.parametrize("old,new", sorted(OLD_PATHS.items()))
-def test_old_paths_warn_and_give_the_same_objects(old: str, new: str):
-    fresh = importlib.import_module(new)
-    for name in [n for n in sys.modules if n == old or n.startswith(old + ".")]:
-        del sys.modules[name]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        shim = importlib.import_module(old)
-    assert any(
-        issubclass(w.category, DeprecationWarning) and new in str(w.message)
-        for w in caught
-    ), [str(w.message) for w in caught]
-    public = getattr(fresh, "__all__", None) or [
-        n
-        for n, v in vars(fresh).items()
-        if not n.startswith("_") and getattr(v, "__module__", new).startswith(new)
+@pytest.mark.parametrize("old", GONE, ids=GONE)
+def test_the_development_paths_are_gone(old: str):
+    assert importlib.util.find_spec(old) is None, old
+
+
+def test_the_package_ships_no_deprecation_shim():
+    root = Path(adali_plugins.__file__).resolve().parent
+    found = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "is deprecated" in p.read_text(encoding="utf-8")
     ]
-    assert public
-    for name in public:
-        assert getattr(shim, name) is getattr(fresh, name), name
-
-
-def test_old_bench_keeps_the_private_name_its_tests_used():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from adali_plugins import bench as old
-    from adali_plugins.compare import bench
-
-    assert old._step_candidates is bench._step_candidates
-    assert old.main is bench.main
-
-
-@pytest.mark.slow
-def test_the_old_bench_path_still_runs_as_a_script(tmp_path):
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "always::DeprecationWarning",
-            "-m",
-            "adali_plugins.bench",
-            "--sizes",
-            "4K",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "deprecated" in done.stderr
-    assert out.exists()
+    assert not found, found
 
 
 @pytest.mark.slow
