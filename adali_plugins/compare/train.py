@@ -44,7 +44,7 @@ from .diagnostics import GradientHealth
 from .hosts import profile
 from .models import conv_net, mlp_net
 from .recipes import RECIPES, recipe_loss
-from .spec import SurrogateSpec, parse_surrogate
+from .spec import SurrogateSpec, parse_surrogate, run_stem
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,12 @@ class RunConfig:
 
     @property
     def name(self) -> str:
+        """The run's file stem: path-safe, and distinct for distinct labels."""
+        return f"{self.host}-{run_stem(self.surrogate)}-seed{self.seed}"
+
+    @property
+    def legacy_name(self) -> str:
+        """The stem releases before the injective one gave this run."""
         safe = self.surrogate.replace(":", "_").replace(",", "_").replace("=", "-")
         return f"{self.host}-{safe}-seed{self.seed}"
 
@@ -119,10 +125,30 @@ def config_differences(
     )
 
 
+def run_paths(cfg: RunConfig, out_dir: Path) -> tuple[Path, Path]:
+    """``(records .jsonl, checkpoint)`` of ``cfg`` in ``out_dir``.
+
+    A run saved under its older, ambiguous stem (``legacy_name``) keeps it, but
+    only when no file has the new stem and that checkpoint's configuration
+    names this very surrogate; otherwise the new stem is used.
+    """
+    runs, ckpts = out_dir / "runs", out_dir / "checkpoints"
+    new = ckpts / f"{cfg.name}.pt"
+    old = ckpts / f"{cfg.legacy_name}.pt"
+    if cfg.legacy_name != cfg.name and not new.exists() and old.is_file():
+        try:
+            saved = load_checkpoint(old).get("config")
+        except CheckpointError:
+            saved = None
+        if isinstance(saved, dict) and saved.get("surrogate") == cfg.surrogate:
+            return runs / f"{cfg.legacy_name}.jsonl", old
+    return runs / f"{cfg.name}.jsonl", new
+
+
 def check_resumable(cfg: RunConfig, out_dir: Path) -> None:
     """Refuse now, before any run trains, if ``cfg``'s checkpoint in ``out_dir``
     is damaged, foreign, or of another configuration (no-op if there is none)."""
-    ckpt = out_dir / "checkpoints" / f"{cfg.name}.pt"
+    _, ckpt = run_paths(cfg, out_dir)
     if ckpt.exists():
         _resume_state(ckpt, cfg)
 
@@ -138,7 +164,7 @@ def _resume_state(ckpt: Path, cfg: RunConfig) -> dict[str, Any]:
         )
     differ = config_differences(state["config"], asdict(cfg), RUN_DEFAULTS)
     if differ:
-        raise ValueError(
+        raise CheckpointError(
             f"{ckpt} belongs to a different configuration (differs in "
             f"{', '.join(differ)}); use another --out or the same flags"
         )
@@ -301,7 +327,7 @@ def run(
     runs, ckpts = out_dir / "runs", out_dir / "checkpoints"
     runs.mkdir(parents=True, exist_ok=True)
     ckpts.mkdir(parents=True, exist_ok=True)
-    log, ckpt = runs / f"{cfg.name}.jsonl", ckpts / f"{cfg.name}.pt"
+    log, ckpt = run_paths(cfg, out_dir)
     model = build_model(cfg, data, spec)
     recipe = RECIPES[cfg.recipe]
     opt = recipe.make_optimizer(model.parameters(), cfg.lr)
