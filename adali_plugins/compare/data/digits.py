@@ -29,7 +29,13 @@ def load_digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> Split:
     """The digits as (N, 1, 8, 8) images in [0, 1], with a stratified split."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:
+        raise ImportError(
+            "the digits dataset needs scikit-learn, which is not installed; "
+            "install it with: pip install 'adali_plugins[compare]'"
+        ) from err
 
     bunch = load_digits()
     images = bunch.images.astype(np.float32) / 16.0
