@@ -10,15 +10,19 @@ SpikingJelly's default ``surrogate.Sigmoid()`` do.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import fnmatch
 import logging
+import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from .output import OutputLayer, find_output_layer, verify_in_forward
 from .registry import NeuronFamily, family_of, load_adapters
 from .state import AdaLiState
 from .window import AdaLiParams
@@ -27,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 SURROGATE_ATTRS = ("spike_grad", "surrogate_function")
 """Attribute names under which the hosts keep a neuron's surrogate."""
+
+OUTPUT_MODES = ("host", "adali")
+"""``attach(output=...)``: keep a spiking output layer on its own surrogate
+(``"host"``, the default) or give it AdaLi like the others (``"adali"``)."""
 
 
 class AttachError(ValueError):
@@ -81,6 +89,11 @@ class SpikingLayer:
         return getattr(self.neuron, self.family.attr)
 
 
+Selector = str | Iterable[str] | Callable[[SpikingLayer], bool] | None
+"""Which layers ``exclude`` / ``only`` name: a module path or glob
+(``"features.*"``), several of them, or a predicate on a :class:`SpikingLayer`."""
+
+
 def spiking_layers(model: nn.Module) -> list[SpikingLayer]:
     """Every registered spiking neuron in ``model``, in module order."""
     load_adapters(model)
@@ -128,11 +141,26 @@ def _device_of(*modules: nn.Module) -> torch.device:
 class AttachHandle:
     """What ``attach`` changed; ``restore()`` puts the original surrogates back."""
 
-    def __init__(self, model: nn.Module, swaps: list[Swap], skipped: list[str]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        swaps: list[Swap],
+        skipped: list[str],
+        *,
+        output: OutputLayer | None = None,
+        kept: tuple[str, ...] = (),
+    ) -> None:
         self.model = model
         self.swaps = tuple(swaps)
         self.skipped = tuple(skipped)
+        self.output = output
+        """The spiking output layer found by ``attach`` (None for
+        ``replace_surrogates``); ``output.path`` is None when there is none."""
+        self.kept = kept
+        """Paths of the spiking layers left on their own surrogate: the output
+        layer (``output="host"``) and those ``exclude`` / ``only`` left out."""
         self._restored = False
+        _LIVE.add(self)
 
     def __len__(self) -> int:
         return len(self.swaps)
@@ -150,17 +178,48 @@ class AttachHandle:
         if self._restored:
             raise RuntimeError("this attach handle was already restored")
         for swap in reversed(self.swaps):
-            _set_surrogate(swap.neuron, swap.attr, swap.before)
+            if getattr(swap.neuron, swap.attr, None) is swap.after:
+                _set_surrogate(swap.neuron, swap.attr, swap.before)
+            else:
+                # A later handle replaced our AdaLi: when it is restored it
+                # must put back what was there before us, not our AdaLi.
+                _hand_over(self, swap)
         _notify(self.model, self.swaps)
         self._restored = True
+        _LIVE.discard(self)
 
     def __repr__(self) -> str:
         rows = [
             f"  {s.path} ({s.neuron_type}): {_describe(s.before)} -> AdaLi"
             for s in self.swaps
         ]
+        rows += [f"  {p}: kept on its own surrogate" for p in self.kept]
         rows += [f"  skipped {s}" for s in self.skipped]
         return "AttachHandle(\n" + "\n".join(rows) + "\n)"
+
+
+_LIVE: weakref.WeakSet[AttachHandle] = weakref.WeakSet()
+"""Handles not yet restored, so that restoring them in any order ends with the
+surrogates that were there before the first one."""
+
+
+def _hand_over(handle: AttachHandle, swap: Swap) -> None:
+    """Make the later handle that replaced ``swap.after`` restore ``swap.before``."""
+    for other in list(_LIVE):
+        if other is handle or other._restored:
+            continue
+        changed = False
+        swaps = list(other.swaps)
+        for i, later in enumerate(swaps):
+            if (
+                later.neuron is swap.neuron
+                and later.attr == swap.attr
+                and later.before is swap.after
+            ):
+                swaps[i] = dataclasses.replace(later, before=swap.before)
+                changed = True
+        if changed:
+            other.swaps = tuple(swaps)
 
 
 def _describe(surrogate: Any) -> str:
@@ -186,25 +245,63 @@ def _notify(model: nn.Module, swaps: tuple[Swap, ...] | list[Swap]) -> None:
             hook(model)
 
 
-def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> AttachHandle:
-    """Give every spiking layer of ``model`` its own AdaLi surrogate, in place.
+def attach(
+    model: nn.Module,
+    /,
+    *,
+    strict: bool = True,
+    output: Literal["host", "adali"] = "host",
+    exclude: Selector = None,
+    only: Selector = None,
+    **params: Any,
+) -> AttachHandle:
+    """Give the spiking layers of ``model`` their own AdaLi surrogate, in place.
 
-    With ``params`` (``alpha``, ``beta``, ``left``, ``right``, ``p``,
-    ``schedule``, ``keep``) every layer gets a fresh AdaLi built from them.
-    Without, a layer that already has AdaLi keeps its settings (an
-    independent copy if its instance was shared) and the others get defaults.
+    A spiking output layer (the last spiking layer, with no layer with weights
+    after it: see :mod:`adali_plugins.output`) keeps its own surrogate by
+    default, as in the authors' nets, whose AdaLi layers are all hidden: a
+    compact window can leave an output unit with no gradient for good, a class
+    never predicted again. One INFO log line names the layer kept;
+    ``handle.output`` says how it was found, and the first forward pass is
+    checked against that decision (an ``OutputLayerWarning`` if they differ).
+
+    Args:
+        model: A finished snnTorch or SpikingJelly model (not yet wrapped in
+            DDP / DataParallel).
+        strict: Refuse the whole model (nothing changed) when some layer with
+            a surrogate cannot take AdaLi; False attaches to the others.
+        output: ``"host"`` keeps a spiking output layer on its own surrogate;
+            ``"adali"`` gives it AdaLi too (every spiking layer).
+        exclude: Layers to leave as they are: module paths or globs
+            (``"head.*"``), a list of them, or a predicate on a
+            :class:`SpikingLayer`.
+        only: Layers to consider, in the same forms; an output layer named
+            here by its exact path gets AdaLi whatever ``output`` says (a glob
+            or predicate that happens to match it does not).
+        **params: AdaLi's parameters (``alpha``, ``beta``, ``left``, ``right``,
+            ``left_final``, ``right_final``, ``schedule``, ``p``, ``keep``,
+            ``max_height``). With them every chosen layer gets a fresh AdaLi;
+            without, a layer that already has AdaLi keeps its settings (an
+            independent copy if its instance was shared).
+
+    Returns:
+        An :class:`AttachHandle`; ``restore()`` puts the original surrogates back.
 
     >>> handle = attach(model, schedule="sqrt")  # doctest: +SKIP
-    >>> handle.paths                        # doctest: +SKIP
-    ['lif1', 'lif2']
-    >>> handle.restore()                    # doctest: +SKIP
+    >>> handle.paths, handle.output.path          # doctest: +SKIP
+    (['lif1'], 'lif2')
+    >>> handle.restore()                          # doctest: +SKIP
 
     Raises:
         AttachError: some layers cannot take AdaLi (``strict=True``); nothing changed.
-        NoSpikingLayerError: the model has no snnTorch/SpikingJelly spiking neuron.
+        NoSpikingLayerError: the model has no snnTorch/SpikingJelly spiking neuron,
+            or no layer is left once the output layer and ``exclude`` are set aside.
         WrappedModelError: the model is already wrapped in DDP / DataParallel.
-        ValueError, TypeError: a parameter is invalid or unknown.
+        ValueError, TypeError: a parameter is invalid or unknown, or a path or
+            glob in ``exclude`` / ``only`` names no spiking layer.
     """
+    if output not in OUTPUT_MODES:
+        raise ValueError(f"output must be 'host' or 'adali', got {output!r}")
     chosen = AdaLiParams().with_changes(**params)
     uses: Counter[int] = Counter()
 
@@ -215,12 +312,99 @@ def attach(model: nn.Module, /, *, strict: bool = True, **params: Any) -> Attach
         return layer.family.make(chosen)
 
     layers = _checked_layers(model, strict)
+    picked_only = _select(layers, only, "only") if only is not None else None
+    picked_out = _select(layers, exclude, "exclude") if exclude is not None else set()
+    named_only = _exact_paths(layers, only)
+    decision = find_output_layer(model)
+    chosen_layers = []
+    kept = []
+    for layer in layers:
+        named = layer.path in named_only
+        if (picked_only is not None and layer.path not in picked_only) or (
+            layer.path in picked_out
+        ):
+            kept.append(layer.path)
+        elif output == "host" and layer.path == decision.path and not named:
+            kept.append(layer.path)
+        else:
+            chosen_layers.append(layer)
+    if not chosen_layers:
+        hint = (
+            f" ({decision.reason}); pass output='adali' to give the output "
+            "layer AdaLi too"
+            if output == "host" and decision.path in kept
+            else ""
+        )
+        raise NoSpikingLayerError(
+            f"no spiking layer of {type(model).__name__} is left for AdaLi: "
+            f"{', '.join(repr(p) for p in kept)} kept on their own surrogate{hint}"
+        )
     uses.update(id(layer.surrogate) for layer in layers)
-    handle = _replace(model, layers, make)
+    handle = _replace(model, chosen_layers, make)
+    handle.output = decision
+    handle.kept = tuple(kept)
+    _log_placement(handle, output)
+    if output == "host" and decision.decided:
+        verify_in_forward(model, decision)
+    return handle
+
+
+def _log_placement(handle: AttachHandle, output: str) -> None:
+    decision = handle.output
+    assert decision is not None
     logger.info(
         "attached AdaLi to %d layer(s): %s", len(handle), [s.path for s in handle]
     )
-    return handle
+    if output == "host" and decision.path in handle.kept:
+        logger.info(
+            "kept the spiking output layer %r on its own surrogate (%s); "
+            "attach(model, output='adali') gives it AdaLi too",
+            decision.path,
+            decision.reason,
+        )
+    elif not decision.decided:
+        logger.info("no output layer kept back: %s", decision.reason)
+
+
+def _exact_paths(layers: list[SpikingLayer], selector: Selector) -> set[str]:
+    """The layer paths ``selector`` spells out exactly (not by glob or predicate)."""
+    if isinstance(selector, str):
+        selector = [selector]
+    if selector is None or callable(selector):
+        return set()
+    try:
+        names = set(selector)
+    except TypeError:
+        return set()
+    return {layer.path for layer in layers if layer.path in names}
+
+
+def _select(layers: list[SpikingLayer], selector: Selector, name: str) -> set[str]:
+    """The paths of ``layers`` that ``selector`` names; every pattern must match."""
+    if callable(selector) and not isinstance(selector, str):
+        return {layer.path for layer in layers if selector(layer)}
+    if isinstance(selector, str):
+        patterns: list[Any] = [selector]
+    elif isinstance(selector, Iterable):
+        patterns = list(selector)
+    else:
+        patterns = [selector]
+    if not patterns or not all(isinstance(p, str) for p in patterns):
+        raise TypeError(
+            f"{name} must be a module path, a glob, a list of them or a "
+            f"predicate on a SpikingLayer, got {selector!r}"
+        )
+    paths = [layer.path for layer in layers]
+    picked = set()
+    for pattern in patterns:
+        hits = {p for p in paths if fnmatch.fnmatchcase(p, pattern)}
+        if not hits:
+            raise ValueError(
+                f"{name}={pattern!r} names no spiking layer; the spiking layers "
+                f"are {paths}"
+            )
+        picked |= hits
+    return picked
 
 
 def replace_surrogates(
@@ -272,9 +456,19 @@ def _replace(
 
 def _checked_layers(model: nn.Module, strict: bool) -> list[SpikingLayer]:
     """The spiking layers, after every check that must pass before a change."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+    wrapped = next(
+        (
+            (path, m)
+            for path, m in model.named_modules()
+            if isinstance(m, (nn.parallel.DistributedDataParallel, nn.DataParallel))
+        ),
+        None,
+    )
+    if wrapped is not None:
+        where = f" (at {wrapped[0]!r})" if wrapped[0] else ""
         raise WrappedModelError(
-            f"attach AdaLi before wrapping the model in {type(model).__name__}: "
+            f"attach AdaLi before wrapping the model in {type(wrapped[1]).__name__}"
+            f"{where}: "
             "the wrapper only synchronises buffers that existed when it was built, "
             "so AdaLi's window would drift apart across ranks; call "
             "attach(model) and then wrap it"

@@ -61,7 +61,7 @@ def test_attach_splits_shared_surrogate_and_restores(make):
     ]
     originals = [getattr(n, attr) for n in neurons]
     assert originals[0] is originals[1]
-    handle = ap.attach(net)
+    handle = ap.attach(net, output="adali")
     assert handle.paths == ["1", "4"]
     new = [getattr(n, attr) for n in neurons]
     assert all(isinstance(s, AdaLiState) for s in new)
@@ -77,7 +77,7 @@ def test_attach_splits_shared_surrogate_and_restores(make):
 
 def test_attach_params_apply_to_every_layer():
     net = sj_net()
-    ap.attach(net, p=0.5, keep="height", alpha=0.3, beta=0.7)
+    ap.attach(net, p=0.5, keep="height", alpha=0.3, beta=0.7, output="adali")
     for s in _surrogates(net):
         assert s.params.p == 0.5 and s.keep == "height" and s.params.alpha == 0.3
 
@@ -86,7 +86,7 @@ def test_attach_without_params_keeps_existing_adali_settings_and_splits():
     shared = adali(alpha=0.2, beta=0.8, p=0.4, schedule="linear_lagfree")
     shared.set_epoch(2, 5)
     net = snntorch_tutorial_net(shared)
-    handle = ap.attach(net)
+    handle = ap.attach(net, output="adali")
     layers = _surrogates(net)
     assert len(layers) == 2 and shared not in [*layers[:0]]
     for s in layers:
@@ -97,16 +97,16 @@ def test_attach_without_params_keeps_existing_adali_settings_and_splits():
 
 def test_attach_leaves_own_adali_untouched_without_params():
     net = snntorch_tutorial_net()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     before = _surrogates(net)
-    handle = ap.attach(net)
+    handle = ap.attach(net, output="adali")
     assert len(handle) == 0 and _surrogates(net) == before
 
 
 def test_attached_models_train_and_reset():
     torch.manual_seed(0)
     net = sj_net()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     x = torch.rand(4, 2, 1, 8, 8) * 4
     out = net(x)
     out.sum().backward()
@@ -119,9 +119,9 @@ def test_invalid_params_change_nothing():
     net = sj_net()
     before = net[1].surrogate_function
     with pytest.raises(ValueError, match="p"):
-        ap.attach(net, p=3.0)
+        ap.attach(net, p=3.0, output="adali")
     with pytest.raises(TypeError, match="slope"):
-        ap.attach(net, slope=4)
+        ap.attach(net, slope=4, output="adali")
     assert net[1].surrogate_function is before
 
 
@@ -146,10 +146,10 @@ def test_unknown_family_is_reported_and_strict_false_skips_it():
         nn.Linear(3, 3), HomeMadeNeuron(), snn.Leaky(beta=0.9, init_hidden=True)
     )
     with pytest.raises(ap.AttachError, match=r"1 \(HomeMadeNeuron\)") as info:
-        ap.attach(net)
+        ap.attach(net, output="adali")
     assert "register_neuron" in str(info.value)
     assert not _surrogates(net)
-    handle = ap.attach(net, strict=False)
+    handle = ap.attach(net, strict=False, output="adali")
     assert handle.paths == ["2"] and len(handle.skipped) == 1
 
 
@@ -158,7 +158,7 @@ def test_surrogate_disabled_layer_is_skipped():
         snn.Leaky(beta=0.9, surrogate_disable=True, init_hidden=True),
         snn.Leaky(beta=0.9, init_hidden=True),
     )
-    assert ap.attach(net).paths == ["1"]
+    assert ap.attach(net, output="adali").paths == ["1"]
 
 
 @pytest.mark.skipif(
@@ -167,8 +167,8 @@ def test_surrogate_disabled_layer_is_skipped():
 def test_unsupported_spikingjelly_node_is_refused():
     net = nn.Sequential(neuron.ILIFNode(), neuron.LIFNode())
     with pytest.raises(ap.AttachError, match="MultiLevelSpikeCount"):
-        ap.attach(net)
-    assert ap.attach(net, strict=False).paths == ["1"]
+        ap.attach(net, output="adali")
+    assert ap.attach(net, strict=False, output="adali").paths == ["1"]
 
 
 def test_set_epoch_without_adali_is_a_clear_error():
@@ -183,7 +183,7 @@ def test_set_epoch_without_adali_strict_false_is_a_no_op():
 
 def test_set_epoch_moves_every_layer_and_validates_first():
     net = sj_net()
-    ap.attach(net, schedule="linear_lagfree")
+    ap.attach(net, schedule="linear_lagfree", output="adali")
     assert ap.set_epoch(net, 2, 5) == 2
     assert all(float(s.progress) == 0.5 for s in _surrogates(net))
     with pytest.raises(ValueError, match="epoch"):
@@ -193,7 +193,7 @@ def test_set_epoch_moves_every_layer_and_validates_first():
 
 def test_set_epoch_uses_each_layers_own_law():
     net = sj_net()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     layers = _surrogates(net)
     layers[1].set_params(schedule="linear")
     ap.set_epoch(net, 3, 5)
@@ -203,7 +203,7 @@ def test_set_epoch_uses_each_layers_own_law():
 
 def test_set_epoch_failing_on_a_later_layer_moves_no_layer():
     net = sj_net()
-    ap.attach(net, schedule="linear_lagfree")
+    ap.attach(net, schedule="linear_lagfree", output="adali")
     layers = _surrogates(net)
     layers[1].set_params(schedule=lambda q: 1.0 if q < 0.6 else math.nan)
     ap.set_epoch(net, 1, 5)
@@ -250,7 +250,7 @@ def test_registry_covers_every_host_neuron_class():
 
 def test_attached_device_and_dtype_follow_model():
     net = snntorch_tutorial_net().double()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     s = _surrogates(net)[0]
     assert s.window.dtype == torch.float64 and s.alpha.dtype == torch.float64
     net.half()

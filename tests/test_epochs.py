@@ -15,7 +15,7 @@ snn = pytest.importorskip("snntorch")
 
 def _net(**params):
     net = nn.Sequential(nn.Linear(4, 4), snn.Leaky(beta=0.9, init_hidden=True))
-    ap.attach(net, **params)
+    ap.attach(net, **params, output="adali")
     return net
 
 
@@ -106,7 +106,7 @@ def test_failing_schedule_moves_nothing_and_keeps_the_counter():
         nn.Linear(4, 4),
         snn.Leaky(beta=0.9, init_hidden=True),
     )
-    ap.attach(net, schedule=schedule)
+    ap.attach(net, schedule=schedule, output="adali")
     net[3].spike_grad.set_params(schedule="linear_lagfree")
     sched = ap.AdaLiScheduler(net, total_epochs=3)
     sched.step()

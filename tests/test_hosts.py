@@ -32,13 +32,13 @@ USE = {
         "from adali_plugins.snntorch import adali\n"
         "lif = snn.Leaky(beta=0.9, init_hidden=True)\n"
         "net = torch.nn.Sequential(torch.nn.Linear(2, 2), lif)\n"
-        "assert ap.attach(net).paths == ['1']"
+        "assert ap.attach(net, output='adali').paths == ['1']"
     ),
     "spikingjelly": (
         "from spikingjelly.activation_based import neuron\n"
         "from adali_plugins.spikingjelly import AdaLi\n"
         "net = torch.nn.Sequential(torch.nn.Linear(2, 2), neuron.LIFNode())\n"
-        "assert ap.attach(net).paths == ['1']"
+        "assert ap.attach(net, output='adali').paths == ['1']"
     ),
 }
 

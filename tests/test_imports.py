@@ -31,7 +31,7 @@ def test_attaching_to_an_snntorch_model_never_imports_spikingjelly():
         "import adali_plugins as ap\n"
         "net = torch.nn.Sequential(torch.nn.Linear(2, 2),"
         " snn.Leaky(beta=0.9, init_hidden=True))\n"
-        "ap.attach(net)\n"
+        "ap.attach(net, output='adali')\n"
         "ap.MembraneMonitor(net).remove()\n"
         "assert 'spikingjelly' not in sys.modules, 'spikingjelly imported'\n"
         "assert 'adali_plugins.spikingjelly' not in sys.modules\n"

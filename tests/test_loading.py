@@ -56,7 +56,7 @@ def _layers(net):
 
 
 def _moved(net):
-    ap.attach(net)
+    ap.attach(net, output="adali")
     ap.set_epoch(net, 7, 10)
     _layers(net)[0].set_params(alpha=0.3, beta=0.7)
     return net
@@ -65,7 +65,7 @@ def _moved(net):
 def test_issue_repro_plain_checkpoint_into_attached_model():
     m = nn.Sequential(nn.Linear(2, 2), snn.Leaky(beta=0.9, init_hidden=True))
     sd = m.state_dict()
-    ap.attach(m)
+    ap.attach(m, output="adali")
     assert m.load_state_dict(sd) is not None  # strict=True, no Missing key(s)
 
 
@@ -96,7 +96,7 @@ def test_adali_checkpoint_into_plain_model(host):
     assert torch.equal(plain[2].weight, net[2].weight)
     # or: restore() first, load, attach again
     other = NETS[host]()
-    handle = ap.attach(other)
+    handle = ap.attach(other, output="adali")
     other.load_state_dict(sd)
     handle.restore()
     assert not _layers(other)
@@ -111,7 +111,7 @@ def test_every_entry_is_a_tensor_and_survives_clone_and_safetensors(host, tmp_pa
     path = tmp_path / "model.safetensors"
     save_file(cloned, str(path))
     fresh = NETS[host]()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     fresh.load_state_dict(load_file(str(path)))
     assert [s.current_window() for s in _layers(fresh)] == [
         s.current_window() for s in _layers(net)
@@ -121,11 +121,11 @@ def test_every_entry_is_a_tensor_and_survives_clone_and_safetensors(host, tmp_pa
 
 def test_callable_schedule_still_refused_with_a_clear_error():
     net = snn_net()
-    ap.attach(net, schedule=lambda q: 1 - 0.5 * q)
+    ap.attach(net, schedule=lambda q: 1 - 0.5 * q, output="adali")
     sd = net.state_dict()
     assert int(sd["1.spike_grad.schedule_code"]) == -1
     fresh = snn_net()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     with pytest.raises(ValueError, match="callable schedule"):
         fresh.load_state_dict(sd)
 
@@ -146,7 +146,7 @@ def test_invalid_last_layer_changes_no_layer(key, value, match):
     sd = source.state_dict()
     sd[key] = torch.tensor(value, dtype=sd[key].dtype)
     target = snn_net()
-    ap.attach(target)
+    ap.attach(target, output="adali")
     before = [(s.params, float(s.progress)) for s in _layers(target)]
     with pytest.raises(AdaLiStateError, match=match) as info:
         target.load_state_dict(sd)
@@ -156,7 +156,7 @@ def test_invalid_last_layer_changes_no_layer(key, value, match):
 
 def test_checkpoint_from_before_tensor_codes_still_loads():
     net = snn_net()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     sd = net.state_dict()
     for prefix in ("1.spike_grad.", "3.spike_grad."):
         for key in ("schedule_code", "keep_code", "left_final", "right_final"):
@@ -164,7 +164,7 @@ def test_checkpoint_from_before_tensor_codes_still_loads():
         sd[prefix + "p"] = torch.tensor(0.2, dtype=torch.float64)
         sd[prefix + "_extra_state"] = {"schedule": "linear", "keep": "height"}
     fresh = snn_net()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     result = fresh.load_state_dict(sd)
     assert result.unexpected_keys == []
     for s in _layers(fresh):
@@ -249,7 +249,7 @@ def test_layer_still_silent_after_calibration_is_named(caplog):
 @pytest.mark.parametrize("how", ["script", "trace"])
 def test_torchscript_is_refused_with_a_clear_error(host, how):
     net = NETS[host]()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     x = torch.randn(3, 2) if host == "snntorch" else torch.randn(4, 3, 2)
     with pytest.raises(TorchScriptUnsupportedError, match=r"torch\.compile"):
         if how == "script":
@@ -261,7 +261,7 @@ def test_torchscript_is_refused_with_a_clear_error(host, how):
 def test_attach_to_a_wrapped_model_is_refused():
     net = snn_net()
     with pytest.raises(ap.WrappedModelError, match="before wrapping"):
-        ap.attach(nn.DataParallel(net))
+        ap.attach(nn.DataParallel(net), output="adali")
     assert not _layers(net)
 
 
@@ -287,7 +287,7 @@ def test_defaults_agree_across_every_entry_point():
 
 
 def _attached(net):
-    ap.attach(net)
+    ap.attach(net, output="adali")
     return net
 
 

@@ -91,7 +91,7 @@ def test_autocast_bf16_on_cpu(host):
 
 def test_attach_then_half_model_keeps_float64_state():
     net = nn.Sequential(nn.Linear(4, 4), snn.Leaky(beta=0.5, init_hidden=True))
-    ap.attach(net)
+    ap.attach(net, output="adali")
     net.half()
     g = net[1].spike_grad
     assert g.window.dtype == torch.float64 and float(g.alpha) == 0.5

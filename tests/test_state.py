@@ -41,7 +41,7 @@ MAKERS = {"snntorch": snntorch_net, "spikingjelly": sj_net}
 def _trained_state(make):
     """A model whose layers have different, non-default AdaLi state."""
     net = make()
-    ap.attach(net, schedule="cosine")
+    ap.attach(net, schedule="cosine", output="adali")
     layers = [m for m in net.modules() if isinstance(m, AdaLiState)]
     layers[0].set_params(alpha=0.3, beta=0.7, left=0.9, right=1.1)
     layers[1].set_params(alpha=0.6, beta=0.4, keep="height", p=0.35)
@@ -65,7 +65,7 @@ def _same(a, b):
 
 def _via_state_dict(net, make):
     fresh = make()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     fresh.load_state_dict(net.state_dict())
     return fresh
 
@@ -109,7 +109,7 @@ def test_state_dict_keys_use_the_shared_vocabulary():
 def test_extra_state_restores_schedule_name_and_keep():
     net = _trained_state(sj_net)
     fresh = sj_net()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     fresh.load_state_dict(net.state_dict())
     layers = [m for m in fresh.modules() if isinstance(m, AdaLiState)]
     assert [s.schedule for s in layers] == ["cosine", "cosine"]
@@ -118,19 +118,19 @@ def test_extra_state_restores_schedule_name_and_keep():
 
 def test_callable_schedule_must_be_given_again_on_load():
     net = snntorch_net()
-    ap.attach(net, schedule=lambda q: 1 - 0.5 * q)
+    ap.attach(net, schedule=lambda q: 1 - 0.5 * q, output="adali")
     fresh = snntorch_net()
-    ap.attach(fresh)
+    ap.attach(fresh, output="adali")
     with pytest.raises(ValueError, match="callable schedule"):
         fresh.load_state_dict(net.state_dict())
     again = snntorch_net()
-    ap.attach(again, schedule=lambda q: 1 - 0.5 * q)
+    ap.attach(again, schedule=lambda q: 1 - 0.5 * q, output="adali")
     again.load_state_dict(net.state_dict())
 
 
 def test_loading_invalid_values_is_refused():
     net = snntorch_net()
-    ap.attach(net)
+    ap.attach(net, output="adali")
     state = net.state_dict()
     state["1.spike_grad.p"] = torch.tensor(0.0, dtype=torch.float64)
     with pytest.raises(ValueError, match="p"):
