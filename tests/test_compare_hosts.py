@@ -8,6 +8,7 @@ from conftest import run_python
 
 from adali_plugins.compare import bench
 from adali_plugins.compare.hosts import PROFILES, HostProfile, profile
+from adali_plugins.compare.models import CONV_NETS, MLP_NETS, conv_net
 from adali_plugins.compare.spec import BEST_BUILTIN, BUILTINS, HOST_DEFAULT
 from adali_plugins.hosts import HOSTS, is_installed
 
@@ -21,6 +22,7 @@ def test_every_library_host_has_one_profile():
         assert prof.best_builtin in prof.builtins
         assert set(prof.bench_builtins) <= set(prof.builtins)
         assert prof.bench_builtins[0] == prof.default_builtin
+    assert set(CONV_NETS) == set(MLP_NETS) == set(PROFILES)
 
 
 def test_the_old_tables_are_views_on_the_profiles():
@@ -51,7 +53,7 @@ def test_a_profile_builds_what_it_names(host: str):
             assert name not in (prof.default_builtin, prof.best_builtin), name
     spikes = prof.adali()()(x)
     assert spikes.tolist() == [0.0, float(prof.inclusive), 1.0]
-    net = prof.conv_net()(prof.adali())
+    net = conv_net(host, prof.adali())
     prof.reset()(net)
 
 

@@ -2,8 +2,9 @@
 
 A :class:`HostProfile` is plain data plus a few callables that import their host
 only when called, so reading :data:`PROFILES` imports no host. Adding a host to
-the harness is one entry here (and its adapter in the library floor); adding a
-built-in surrogate to the comparison is one name in its host's ``builtins``.
+the harness is one entry here (its reference nets are in ``compare.models``, its
+adapter in the library floor); adding a built-in surrogate to the comparison is
+one name in its host's ``builtins``.
 """
 
 from __future__ import annotations
@@ -40,10 +41,6 @@ class HostProfile:
     """The AdaLi constructor for this host (imports the adapter)."""
     reset: Callable[[], Callable[[nn.Module], None]]
     """The host's function that clears neuron state between batches."""
-    conv_net: Callable[[], type[nn.Module]]
-    """The reference conv SNN class (``compare.models``)."""
-    mlp_net: Callable[[], type[nn.Module]]
-    """The reference spiking MLP class for sequences (``compare.models``)."""
     neuron: Callable[[str, Any], nn.Module]
     """``neuron(kind, surrogate)``: one multi-step spiking layer ``(T, B, ...)``
     for ``compare.architectures``; ``kind`` ``"lif"`` is the reference net's LIF
@@ -120,15 +117,6 @@ def _jelly_neuron(kind: str, surrogate: Any) -> nn.Module:
     return neuron.LIFNode(tau=2.0, surrogate_function=surrogate, step_mode="m")
 
 
-def _model(name: str) -> Callable[[], type[nn.Module]]:
-    def load() -> type[nn.Module]:
-        from . import models
-
-        return getattr(models, name)
-
-    return load
-
-
 PROFILES: dict[str, HostProfile] = {
     "snntorch": HostProfile(
         name="snntorch",
@@ -147,8 +135,6 @@ PROFILES: dict[str, HostProfile] = {
         builtin=_snntorch_builtin,
         adali=_snntorch_adali,
         reset=_snntorch_reset,
-        conv_net=_model("SnnTorchConvNet"),
-        mlp_net=_model("SnnTorchMLP"),
         neuron=_snntorch_neuron,
     ),
     "spikingjelly": HostProfile(
@@ -162,8 +148,6 @@ PROFILES: dict[str, HostProfile] = {
         builtin=_jelly_builtin,
         adali=_jelly_adali,
         reset=_jelly_reset,
-        conv_net=_model("SpikingJellyConvNet"),
-        mlp_net=_model("SpikingJellyMLP"),
         neuron=_jelly_neuron,
     ),
 }

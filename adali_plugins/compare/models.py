@@ -5,6 +5,10 @@ of every forward, and return output spikes ``(T, B, classes)``. The architecture
 is the same on both hosts: conv-BN-LIF, max-pool, conv-BN-LIF, max-pool, linear-LIF
 (two conv and one linear spiking layer). ``surrogate()`` is called once per
 spiking layer, so every layer gets its own surrogate instance.
+
+This module imports no other harness module: :data:`CONV_NETS` and
+:data:`MLP_NETS` say which class each host uses (a test checks they cover
+``compare.hosts.PROFILES``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from .hosts import profile
 
 SurrogateFactory = Callable[[], Any]
 
@@ -208,11 +210,33 @@ class SpikingJellyMLP(_SpikingJellyNet):
         functional.set_step_mode(self.net, "m")
 
 
+CONV_NETS: dict[str, type[nn.Module]] = {
+    "snntorch": SnnTorchConvNet,
+    "spikingjelly": SpikingJellyConvNet,
+}
+"""The reference conv SNN class of each host."""
+
+MLP_NETS: dict[str, type[nn.Module]] = {
+    "snntorch": SnnTorchMLP,
+    "spikingjelly": SpikingJellyMLP,
+}
+"""The reference spiking MLP class for sequences of each host."""
+
+
+def _net_class(table: dict[str, type[nn.Module]], host: str) -> type[nn.Module]:
+    """``table[host]``, or a ValueError naming the known hosts."""
+    try:
+        return table[host]
+    except KeyError:
+        known = " or ".join(repr(h) for h in table)
+        raise ValueError(f"host must be {known}, got {host!r}") from None
+
+
 def mlp_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
     """The reference spiking MLP for sequences, for ``host``."""
-    return profile(host).mlp_net()(surrogate, **options)
+    return _net_class(MLP_NETS, host)(surrogate, **options)
 
 
 def conv_net(host: str, surrogate: SurrogateFactory, **options: Any) -> nn.Module:
-    """The reference conv SNN for ``host`` (a key of ``compare.hosts.PROFILES``)."""
-    return profile(host).conv_net()(surrogate, **options)
+    """The reference conv SNN for ``host`` (a key of :data:`CONV_NETS`)."""
+    return _net_class(CONV_NETS, host)(surrogate, **options)
