@@ -215,9 +215,9 @@ LOADERS: dict[str, Callable[..., Loaded]] = {
 test_limit=)`` of (split, time-major frames?, description)."""
 
 ON_DISK = ("nmnist", "dvs-gesture", "cifar10-dvs")
-"""Event datasets read from a copy the user already has (``data_dir``), through
-Tonic (the ``[neuromorphic]`` extra). ``cifar10`` also needs ``data_dir`` and is
-read by our own reader; all others need no path."""
+"""Event datasets read from a copy the user already has (``data_dir``), by our
+own readers under the shared file rule (``safe_open``). ``cifar10`` also needs
+``data_dir`` and is read by our own reader; all others need no path."""
 
 NEEDS_DATA_DIR = (*ON_DISK, "cifar10")
 """Every dataset read from the user's own copy; the rest ship with a package or

@@ -111,8 +111,8 @@ def _check_limit(name: str, limit: int | None, available: int) -> None:
 
 
 def _load_part(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
+    images = read_idx(images_path, root=images_path.parent)
+    labels = read_idx(labels_path, root=labels_path.parent)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise DataFormatError(
             f"{images_path}: expected uint8 images of shape (N, 28, 28), "
@@ -128,7 +128,12 @@ def _load_part(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
             f"{images_path} has {len(images)} images but {labels_path} has "
             f"{len(labels)} labels"
         )
-    if labels.size and labels.max() >= len(FASHION_MNIST_CLASSES):
+    if not len(images):
+        raise DataFormatError(
+            f"{images_path}: holds no images (shape {images.shape}); an empty "
+            "set can neither train nor test"
+        )
+    if labels.max() >= len(FASHION_MNIST_CLASSES):
         raise DataFormatError(f"{labels_path}: label {labels.max()} outside 0..9")
     return images, labels
 

@@ -11,11 +11,15 @@ Reading is streamed and bounded: the header is read and checked first, then
 exactly the number of bytes it implies (at most ``max_bytes``), then one more
 read to prove the file ends there. A gzip bomb, or a header that claims more
 data than the file can hold, is refused before anything large is allocated.
+The file is opened by :func:`.safe_open.open_regular` (a regular file, inside
+``root`` when given; never a FIFO or a device), and the default limit is the
+shared budget :data:`.safe_open.MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
@@ -27,6 +31,7 @@ import numpy as np
 
 from ...fileio import atomic_write
 from .errors import DataFormatError
+from .safe_open import MAX_FILE_BYTES, open_regular
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
@@ -39,9 +44,9 @@ IDX_DTYPES: dict[int, np.dtype] = {
 """IDX dtype code to the big-endian NumPy dtype stored in the file."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
-MAX_IDX_BYTES = 1 << 30
-"""Default largest data section ``read_idx`` accepts (1 GiB; Fashion-MNIST's
-biggest file holds 47 MB)."""
+MAX_IDX_BYTES = MAX_FILE_BYTES
+"""Default largest data section ``read_idx`` accepts: the shared budget (1 GiB;
+Fashion-MNIST's biggest file holds 47 MB)."""
 _DEFLATE_MAX_RATIO = 1100
 """Deflate cannot expand data more than about 1032-fold: a header claiming more
 than this ratio times the compressed size cannot be honest."""
@@ -58,19 +63,24 @@ def _read_exact(fh: BinaryIO, n: int, path: Path) -> bytes:
 
 
 def read_idx(
-    path: str | os.PathLike[str], *, max_bytes: int = MAX_IDX_BYTES
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = MAX_IDX_BYTES,
+    root: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """The array stored in an IDX file, in native byte order.
 
     Gzip is detected from the content, not the suffix, so ``.gz`` files and
     already-extracted ones both work. A data section over ``max_bytes`` is
-    refused from the header alone.
+    refused from the header alone. With ``root``, the file (links resolved)
+    must lie inside that folder.
 
     Raises:
-        DataFormatError: the file is not a well-formed IDX file (message names it).
+        DataFormatError: the file is missing, not a regular file, or not a
+            well-formed IDX file (message names it).
     """
     path = Path(path)
-    with open(path, "rb") as raw:
+    with io.BufferedReader(open_regular(path, root=root)) as raw:
         on_disk = os.fstat(raw.fileno()).st_size
         gz = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)

@@ -1,14 +1,15 @@
-"""Real neuromorphic datasets a user already has on disk, read through Tonic.
+"""Real neuromorphic datasets a user already has on disk, decoded as Tonic does.
 
 Nothing is downloaded: ``data_dir`` must hold the data in the layout it was
-published in. Events are read with ``tonic.io`` where its readers fit the format
-(``pip install 'adali_plugins[neuromorphic]'``), binned into ``time_steps``
-frames of equal duration per sample with :func:`.dvs.events_to_frames` (channel 0
-OFF, channel 1 ON, counts), optionally pooled ``downsample`` x ``downsample``.
+published in. Events are decoded here, as ``tonic.io``'s readers decode each
+format (Tonic itself is no longer needed: its readers open paths themselves,
+which the shared file rule below cannot vouch for), binned into ``time_steps``
+frames of equal duration per sample with :func:`.dvs.events_to_frames` (channel
+0 OFF, channel 1 ON, counts), optionally pooled ``downsample`` x ``downsample``.
 
 * N-MNIST (Orchard et al., 2015): ``Train/<digit>/*.bin`` and
-  ``Test/<digit>/*.bin``, 40-bit events of a 34x34 sensor
-  (``tonic.io.read_mnist_file``).
+  ``Test/<digit>/*.bin``, 40-bit events of a 34x34 sensor (decoded here as
+  ``tonic.io.read_mnist_file`` decodes them, from bytes already read safely).
 * DVS128 Gesture (Amir et al., 2017), either IBM's release -- ``userNN_<light>.aedat``
   (AEDAT 3.1) with ``userNN_<light>_labels.csv`` and ``trials_to_train.txt`` /
   ``trials_to_test.txt`` -- or Tonic's cut version, ``ibmGestureTrain/`` and
@@ -25,12 +26,20 @@ loader, which a conv net does not mind).
 Every length, offset and count read from a file is checked against the file
 before it is used (AEDAT headers and packets are parsed here, bounded, not by
 Tonic), coordinates against the sensor, and labels when the listing is read,
-before any sample is decoded. A malformed file raises
-:class:`.DataFormatError` naming the file and, where there is one, the record.
+before any sample is decoded. Every file (recordings, label tables, listings,
+``.npy``) is read through :mod:`.safe_open`: only regular files inside
+``data_dir`` (a FIFO, a device, a link out of the folder or a listed name with
+``..`` are refused), at most ``safe_open.MAX_FILE_BYTES`` each, and every size a
+file declares is checked against the bytes it holds before anything is
+allocated. A malformed or unsafe file raises :class:`.DataFormatError` naming
+the file and, where there is one, the record.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +51,7 @@ import torch
 from .digits import Split
 from .dvs import EVENT_DTYPE, events_to_frames
 from .errors import DataFormatError
+from .safe_open import check_declared, inside, nbytes, read_bytes
 
 INSTALL_HINT = "pip install 'adali_plugins[neuromorphic]'  (or: pip install tonic)"
 
@@ -78,16 +88,6 @@ _MAX_HEADER = 1 << 20
 """Largest AEDAT text header accepted (real ones are a few hundred bytes)."""
 _NMNIST_RECORD = 5
 _AEDAT2_EVENT = np.dtype([("address", ">u4"), ("timeStamp", ">u4")])
-
-
-def _tonic_io() -> Any:
-    try:
-        import tonic.io
-    except ImportError as exc:
-        raise ImportError(
-            f"reading neuromorphic datasets from disk needs Tonic: {INSTALL_HINT}"
-        ) from exc
-    return tonic.io
 
 
 def _events(t: np.ndarray, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> np.ndarray:
@@ -199,13 +199,24 @@ def _split(
     return Split(x_tr, y_tr, x_te, y_te)
 
 
-def read_nmnist_events(path: str | Path) -> np.ndarray:
-    """One N-MNIST ``.bin`` file as our event array (through Tonic's reader).
+_NMNIST_OVERFLOW_Y = 240
+_NMNIST_OVERFLOW_STEP = 1 << 13
+"""Tonic's (and event-Python's) N-MNIST decoding: a record with ``y == 240``
+marks a timestamp overflow and adds ``2**13`` to every later timestamp."""
 
-    The file must be a non-empty whole number of 5-byte records.
+
+def read_nmnist_events(
+    path: str | Path, *, root: str | Path | None = None
+) -> np.ndarray:
+    """One N-MNIST ``.bin`` file as our event array.
+
+    The file must be a regular file (inside ``root`` when given) holding a
+    non-empty whole number of 5-byte records: x, y, then the polarity bit and
+    a 23-bit timestamp (microseconds), decoded as ``tonic.io.read_mnist_file``
+    does (overflow records dropped, their ``2**13`` added to later times).
     """
-    io = _tonic_io()
-    size = Path(path).stat().st_size
+    data = read_bytes(path, root=root)
+    size = len(data)
     if size == 0:
         raise DataFormatError(f"{path}: empty N-MNIST file (no events)")
     if size % _NMNIST_RECORD:
@@ -213,9 +224,14 @@ def read_nmnist_events(path: str | Path) -> np.ndarray:
             f"{path}: N-MNIST record {size // _NMNIST_RECORD} is cut after "
             f"{size % _NMNIST_RECORD} of {_NMNIST_RECORD} bytes (file truncated?)"
         )
-    dtype = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)])
-    raw = io.read_mnist_file(str(path), dtype=dtype)
-    return _events(raw["t"], raw["x"], raw["y"], raw["p"])
+    rec = np.frombuffer(data, np.uint8).reshape(-1, _NMNIST_RECORD).astype(np.int64)
+    x, y = rec[:, 0], rec[:, 1]
+    on = rec[:, 2] >> 7
+    t = ((rec[:, 2] & 0x7F) << 16) | (rec[:, 3] << 8) | rec[:, 4]
+    overflow = y == _NMNIST_OVERFLOW_Y
+    t = t + _NMNIST_OVERFLOW_STEP * np.cumsum(overflow)
+    keep = ~overflow
+    return _events(t[keep], x[keep], y[keep], on[keep])
 
 
 def load_nmnist(
@@ -238,9 +254,8 @@ def load_nmnist(
         return files, [int(f.parent.name) for f in files]
 
     def read(path: Path) -> torch.Tensor:
-        return _frames(
-            read_nmnist_events(path), NMNIST_SENSOR, time_steps, downsample, path
-        )
+        events = read_nmnist_events(path, root=root)
+        return _frames(events, NMNIST_SENSOR, time_steps, downsample, path)
 
     return _split(
         listing("Train"), listing("Test"), read, train_limit, test_limit, seed
@@ -281,20 +296,23 @@ def _aedat_header(path: Path, data: bytes) -> tuple[float, int]:
     return version, start
 
 
-def _aedat_payload(path: Path) -> tuple[float, bytes]:
-    """AEDAT version and the bytes after the text header."""
-    data = Path(path).read_bytes()
+def _aedat_payload(path: Path, root: str | Path | None) -> tuple[float, bytes]:
+    """AEDAT version and the bytes after the text header (a regular file only)."""
+    data = read_bytes(path, root=root)
     version, start = _aedat_header(Path(path), data)
     return version, data[start:]
 
 
-def read_aedat3_polarity(path: str | Path) -> np.ndarray:
+def read_aedat3_polarity(
+    path: str | Path, *, root: str | Path | None = None
+) -> np.ndarray:
     """Polarity events of an AEDAT 3.1 file (DVS128), as our event array.
 
     Walks the packets, keeps those of polarity type, honours each packet's event
     size and timestamp overflow, and drops events whose valid bit is clear.
+    The file must be a regular file (inside ``root`` when given).
     """
-    version, payload = _aedat_payload(Path(path))
+    version, payload = _aedat_payload(Path(path), root)
     if not 3 <= version < 4:
         raise DataFormatError(f"{path}: expected AEDAT 3.x, found version {version}")
     parts, offset, packet = [], 0, 0
@@ -320,6 +338,7 @@ def read_aedat3_polarity(path: str | Path) -> np.ndarray:
                 f"{where}: claims {body} bytes of events, {len(payload) - offset} "
                 "remain (file truncated?)"
             )
+        check_declared(path, f"packet {packet}", body, len(payload) - offset)
         if head["type"] == _POLARITY_EVENT:
             if size < 8 or size % 4:
                 raise DataFormatError(
@@ -350,12 +369,15 @@ def read_aedat3_polarity(path: str | Path) -> np.ndarray:
     return out
 
 
-def read_aedat2_dvs128(path: str | Path) -> np.ndarray:
+def read_aedat2_dvs128(
+    path: str | Path, *, root: str | Path | None = None
+) -> np.ndarray:
     """Events of an AEDAT 2.0 DVS128 file (``tonic.io``'s decoding).
 
-    The data must be a whole number of 8-byte (address, timestamp) records.
+    The data must be a whole number of 8-byte (address, timestamp) records, in
+    a regular file (inside ``root`` when given).
     """
-    version, payload = _aedat_payload(Path(path))
+    version, payload = _aedat_payload(Path(path), root)
     if not 2 <= version < 3:
         raise DataFormatError(f"{path}: expected AEDAT 2.x, found version {version}")
     cut = len(payload) % _AEDAT2_EVENT.itemsize
@@ -376,17 +398,25 @@ def read_aedat2_dvs128(path: str | Path) -> np.ndarray:
     return out
 
 
+def _text(path: Path, root: Path) -> str:
+    """A small text file (listing, label table) read under the shared rule."""
+    try:
+        return read_bytes(path, root=root).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
 def _gesture_original(root: Path) -> tuple[tuple[list, list], tuple[list, list]] | None:
     lists = [root / "trials_to_train.txt", root / "trials_to_test.txt"]
-    if not all(f.exists() for f in lists):
+    if not all(os.path.lexists(f) for f in lists):
         return None
     parts = []
     for trials in lists:
         samples, labels = [], []
-        for name in trials.read_text().split():
-            aedat = root / name
+        for name in _text(trials, root).split():
+            aedat = inside(root, name)
             for label, start, end in _gesture_labels(
-                aedat.with_name(aedat.stem + "_labels.csv")
+                aedat.with_name(aedat.stem + "_labels.csv"), root
             ):
                 samples.append((aedat, start, end))
                 labels.append(label - 1)
@@ -394,10 +424,11 @@ def _gesture_original(root: Path) -> tuple[tuple[list, list], tuple[list, list]]
     return parts[0], parts[1]
 
 
-def _gesture_labels(csv: Path) -> list[tuple[int, int, int]]:
+def _gesture_labels(csv: Path, root: Path) -> list[tuple[int, int, int]]:
     """``(class 1..11, start, end)`` rows of a DVS128 Gesture label CSV, checked."""
+    text = io.StringIO(_text(csv, root))
     try:
-        table = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+        table = np.loadtxt(text, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
     except (ValueError, OverflowError) as exc:
         raise DataFormatError(
             f"{csv}: not a label table of integer class,start,end rows ({exc})"
@@ -419,6 +450,41 @@ def _gesture_labels(csv: Path) -> list[tuple[int, int, int]]:
             )
         rows.append((label, start, end))
     return rows
+
+
+def read_npy_array(path: str | Path, *, root: str | Path | None = None) -> np.ndarray:
+    """A plain (no pickle) ``.npy`` array, its header checked before reading.
+
+    The shape and dtype the header declares must need exactly the bytes that
+    follow it (and fit the budget), so a small file cannot declare a huge array.
+    """
+    data = read_bytes(path, root=root)
+    fh = io.BytesIO(data)
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise DataFormatError(f"{path}: not a plain .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise DataFormatError(
+            f"{path}: not a plain .npy array (dtype {dtype} needs pickle)"
+        )
+    start = fh.tell()
+    declared = nbytes(shape, dtype.itemsize)
+    check_declared(path, f".npy array {shape} of {dtype}", declared, len(data) - start)
+    if declared != len(data) - start:
+        raise DataFormatError(
+            f"{path}: {len(data) - start - declared} unexpected bytes after the "
+            f".npy array {shape} of {dtype}"
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=start)
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 def _gesture_tonic(root: Path) -> tuple[tuple[list, list], tuple[list, list]] | None:
@@ -469,16 +535,13 @@ def load_dvs_gesture(
         path, start, end = sample
         if path not in cache:
             cache.clear()
-            cache[path] = read_aedat3_polarity(path)
+            cache[path] = read_aedat3_polarity(path, root=root)
         ev = cache[path]
         ev = ev[(ev["t"] >= start) & (ev["t"] < end)]
         return _dvs128_frames(ev, time_steps, downsample, f"{path} [{start}, {end})")
 
     def read_npy(path: Path) -> torch.Tensor:
-        try:
-            rows = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise DataFormatError(f"{path}: not a plain .npy array ({exc})") from None
+        rows = read_npy_array(path, root=root)
         if (
             rows.ndim != 2
             or rows.shape[1] < 4
@@ -527,7 +590,8 @@ def load_cifar10_dvs(
         raise _missing("CIFAR10-DVS", root, "<class>/*.aedat for the ten classes")
 
     def read(path: Path) -> torch.Tensor:
-        return _dvs128_frames(read_aedat2_dvs128(path), time_steps, downsample, path)
+        events = read_aedat2_dvs128(path, root=root)
+        return _dvs128_frames(events, time_steps, downsample, path)
 
     return _split(train, test, read, train_limit, test_limit, seed)
 
