@@ -739,6 +739,9 @@ def _train_and_report(
     rows = report.aggregate(results, args.target)
     table = report.format_table(rows, args.target)
     print(table)
+    legend = report.placement_legend([(h, s) for h, s, _ in results], args.recipe)
+    if legend:
+        print(f"\n{legend}")
     found = verdict.verdicts(results)
     judged = verdict.format_verdicts(found)
     if judged:
@@ -768,7 +771,7 @@ def _train_and_report(
             table=table,
             verdict=judged,
             plots=written,
-            notes=missing,
+            notes=[*legend.splitlines(), *missing],
         )
     repeats = log.dedupe.report()
     if repeats:

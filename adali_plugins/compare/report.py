@@ -202,3 +202,29 @@ def write_summary(
         lines += [f"![{plot.stem}]({rel})", ""]
     path.write_text("\n".join(lines))
     return path
+
+
+def placement_legend(labels: list[tuple[str, str]], recipe: str = "host") -> str:
+    """Where each AdaLi row put AdaLi, for the lines under the table.
+
+    ``labels`` are the (host, surrogate label) pairs of the table. Under the
+    host recipe the plain ``AdaLi`` row is what ``attach(model)`` gives: AdaLi
+    on the hidden spiking layers, the spiking output layer on the host's
+    default surrogate; ``AdaLi:output=adali`` puts it on every layer. The
+    paper recipe's head does not spike, so there is nothing to say.
+    """
+    from .spec import HOST_DEFAULT, parse_surrogate
+
+    if recipe != "host":
+        return ""
+    lines = []
+    for host, label in dict.fromkeys(labels):
+        spec = parse_surrogate(label)
+        if spec.output == "host":
+            lines.append(
+                f"{host} {label}: AdaLi on the hidden spiking layers, the output "
+                f"layer on {HOST_DEFAULT[host]} (host default), as attach(model) does"
+            )
+        elif spec.output == "adali":
+            lines.append(f"{host} {label}: AdaLi on every spiking layer")
+    return "\n".join(lines)

@@ -28,7 +28,11 @@ digits (README, "Results on the bundled digits")."""
 
 ADALI_OPTIONS = {f.name for f in fields(AdaLiParams)}
 """AdaLi's own options, read from the one definition in ``schedule.py``."""
-HARNESS_OPTIONS = {"calibrate", "coverage"}
+HARNESS_OPTIONS = {"calibrate", "coverage", "output"}
+OUTPUTS = ("host", "adali")
+"""Accepted values of the harness option ``output``: where AdaLi goes, as in
+``attach(model, output=...)``; ``host`` (the default) keeps a spiking output
+layer on the host's default surrogate, ``adali`` gives it AdaLi too."""
 CALIBRATIONS = ("mass", "window", "both")
 """Accepted values of the harness option ``calibrate``."""
 
@@ -104,6 +108,17 @@ class SurrogateSpec:
     @property
     def calibration(self) -> str | None:
         return self.options.get("calibrate")
+
+    @property
+    def adali_params(self) -> dict[str, Any]:
+        """The options that are AdaLi's own (not the harness's)."""
+        return {k: v for k, v in self.options.items() if k not in HARNESS_OPTIONS}
+
+    @property
+    def output(self) -> str | None:
+        """AdaLi's placement on a spiking output layer (``host`` unless the spec
+        says ``output=adali``); None for other surrogates."""
+        return str(self.options.get("output", "host")) if self.is_adali else None
 
     def factory(self, host: str) -> Callable[[], Any]:
         """A zero-argument constructor of this surrogate for ``host``."""
@@ -185,6 +200,10 @@ def check_spec(spec: SurrogateSpec) -> None:
         raise ValueError(
             f"{spec.name}: {', '.join(sorted(harness))} {verb} to AdaLi only "
             f"(AdaLi:calibrate=both,coverage=0.9)"
+        )
+    if harness.get("output", "host") not in OUTPUTS:
+        raise ValueError(
+            f"output must be {' or '.join(OUTPUTS)}, got {_short(harness['output'])}"
         )
     calibration = harness.get("calibrate")
     if calibration is not None and calibration not in CALIBRATIONS:

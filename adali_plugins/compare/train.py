@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..attach import attach
 from ..callback import calibrate_on
 from ..checkpoint import (
     CheckpointError,
@@ -44,7 +45,7 @@ from .diagnostics import GradientHealth
 from .hosts import profile
 from .models import conv_net, mlp_net
 from .recipes import RECIPES, recipe_loss
-from .spec import SurrogateSpec, parse_surrogate, run_stem
+from .spec import HOST_DEFAULT, SurrogateSpec, parse_surrogate, run_stem
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,18 @@ class RunConfig:
     loss: str = "ce"
     mix_lambda: float = 0.05
     amp: str = "none"
+    adali_output: str | None = None
+    """Where AdaLi sits on a spiking output layer under the host recipe
+    (``host``: the output layer keeps the host's default surrogate, as
+    ``attach(model)`` does; ``adali``: every layer). Derived from the surrogate
+    spec; None for other surrogates and under the paper recipe (whose head does
+    not spike). Saved runs from before it existed lack it, so an old ``AdaLi``
+    checkpoint (every layer) is refused rather than resumed as the new default."""
+
+    def __post_init__(self) -> None:
+        if self.adali_output is None and self.recipe == "host":
+            output = parse_surrogate(self.surrogate).output
+            object.__setattr__(self, "adali_output", output)
 
     @property
     def name(self) -> str:
@@ -266,32 +279,41 @@ def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module
     ``compare.architectures`` built from the host's neuron of the recipe.
     """
     torch.manual_seed(cfg.seed)
-    factory = spec.factory(cfg.host)
+    keep_output = spec.is_adali and cfg.adali_output == "host"
+    # Under the host recipe the AdaLi row is what attach(model) gives a net
+    # built with the host's default surrogate: AdaLi on the hidden spiking
+    # layers, the spiking output layer left on the host default.
+    build_spec = SurrogateSpec(HOST_DEFAULT[cfg.host]) if keep_output else spec
+    factory = build_spec.factory(cfg.host)
     recipe = RECIPES[cfg.recipe]
     if cfg.recipe == "host" and cfg.arch == "ref":
         if data.sequence:
             features = data.size // cfg.time_steps
-            return mlp_net(
+            model = mlp_net(
                 cfg.host,
                 factory,
                 in_features=data.channels * features,
                 classes=data.classes,
-            ).to(cfg.device)
-        return conv_net(
-            cfg.host,
-            factory,
-            in_channels=data.channels,
-            size=data.size,
-            channels=cfg.channels,
-            classes=data.classes,
-        ).to(cfg.device)
+            )
+        else:
+            model = conv_net(
+                cfg.host,
+                factory,
+                in_channels=data.channels,
+                size=data.size,
+                channels=cfg.channels,
+                classes=data.classes,
+            )
+        if keep_output:
+            attach(model, output="host", **spec.adali_params)
+        return model.to(cfg.device)
     if data.sequence:
         raise ValueError(
             f"--recipe {cfg.recipe} --arch {cfg.arch} needs images or frames; "
             f"{data.name} is a 1-D sequence (use --recipe host --arch ref)"
         )
     host = profile(cfg.host)
-    return build_arch(
+    model = build_arch(
         cfg.arch,
         lambda: host.neuron(recipe.neuron, factory()),
         host.reset(),
@@ -300,7 +322,10 @@ def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module
         classes=data.classes,
         width=cfg.width,
         spiking_output=recipe.spiking_output,
-    ).to(cfg.device)
+    )
+    if keep_output:
+        attach(model, output="host", **spec.adali_params)
+    return model.to(cfg.device)
 
 
 def _forward(
