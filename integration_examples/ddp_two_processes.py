@@ -4,7 +4,8 @@ Run:  python integration_examples/ddp_two_processes.py [--epochs 3]
 
 Each rank trains on its half of the digits. Before training, membrane statistics
 are all-reduced across the ranks, so both calibrate to the same values, and the
-AdaLi schedule moves identically on every rank. ``broadcast_buffers=False``:
+AdaLi schedule moves identically on every rank. Buffers are synced once when
+DDP wraps the model (the ranks start identical) but not before every forward:
 snnTorch keeps each neuron's hidden state in a buffer whose shape follows the
 batch, which must not be broadcast between ranks.
 """
@@ -12,6 +13,7 @@ batch, which must not be broadcast between ranks.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import tempfile
 
@@ -29,6 +31,15 @@ from adali_plugins.snntorch import adali
 T = 4
 
 
+def no_forward_buffer_sync() -> dict[str, bool]:
+    """DDP's option for not broadcasting buffers before each forward: named
+    ``forward_sync_buffers`` since torch 2.13 (``broadcast_buffers`` warns
+    there as deprecated), ``broadcast_buffers`` before."""
+    if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
+
+
 def worker(rank: int, world: int, rendezvous: str, epochs: int) -> None:
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -37,7 +48,7 @@ def worker(rank: int, world: int, rendezvous: str, epochs: int) -> None:
     torch.manual_seed(0)
     data = load_dataset("digits")
     net = conv_net("snntorch", adali, size=8, channels=(8, 16))
-    model = DDP(net, broadcast_buffers=False)
+    model = DDP(net, **no_forward_buffer_sync())
     n = len(data.y_train) // world * world
     x, y = data.x_train[rank:n:world], data.y_train[rank:n:world]
     batches = [(x[i : i + 64], y[i : i + 64]) for i in range(0, len(y), 64)]
