@@ -33,13 +33,20 @@ from typing import Any, NoReturn
 import torch
 
 from ..checkpoint import CheckpointError
-from ..fileio import FolderBusyError, atomic_path, atomic_write, folder_lock
+from ..fileio import FolderBusyError, atomic_path, atomic_write
 from ..hosts import is_installed
 from ..stats import HistogramSpec
 from . import classes, logs, plots, report, verdict
 from .architectures import ARCHS
 from .data import DataFormatError
-from .data.datasets import ENCODINGS, LOADERS, Dataset, load_dataset, sequence_steps
+from .data.datasets import (
+    ENCODINGS,
+    LOADERS,
+    NEEDS_DATA_DIR,
+    Dataset,
+    load_dataset,
+    sequence_steps,
+)
 from .external import run_external
 from .hosts import PROFILES
 from .progress import Progress, TqdmHandler
@@ -60,7 +67,7 @@ from .train import (
     config_differences,
     run,
 )
-from .user import CompareError
+from .user import CompareError, check_device, check_out_folder, claim_folder
 
 HOSTS = tuple(PROFILES)
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
@@ -126,6 +133,8 @@ BUDGET = {
 MAX_STEP_ELEMENTS = 1 << 16
 """Largest ``--batch-size`` x ``--time-steps``: bounds one batch's activations."""
 MAX_LR = 10.0
+READS_DATA_DIR = ("fashion-mnist", *NEEDS_DATA_DIR)
+"""The datasets ``--data-dir`` applies to (the others ship or are generated)."""
 MAX_WIDTH = 4.0
 LABEL_WIDTH = 25
 """Characters of a surrogate label the table shows (``report.format_table``)."""
@@ -339,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _hosts(choice: str) -> list[str]:
+    """The hosts to run; with ``both`` and one host missing, the other, saying so
+    on stderr in one line."""
     wanted = list(HOSTS) if choice == "both" else [choice]
     missing = [h for h in wanted if not is_installed(h)]
     if missing and choice != "both":
@@ -350,6 +361,13 @@ def _hosts(choice: str) -> list[str]:
         raise UsageError(
             "neither snntorch nor spikingjelly is installed: "
             "pip install 'adali_plugins[all]'"
+        )
+    if missing:
+        print(
+            f"adali-compare: --host both: {', '.join(missing)} not installed, "
+            f"running {', '.join(hosts)} only "
+            f"(pip install 'adali_plugins[{missing[0]}]')",
+            file=sys.stderr,
         )
     return hosts
 
@@ -364,8 +382,14 @@ def _check_count(name: str, value: int | None, *, optional: bool = False) -> Non
 
 
 def _check_out(out: Path) -> None:
+    """Refuse a file, an unwritable place, the filesystem root, or a folder
+    holding other files and no comparison (``user.check_out_folder``)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder; use another --out")
+    try:
+        check_out_folder(out, flag="--out ")
+    except CompareError as exc:
+        raise UsageError(str(exc)) from None
     probe = out
     while not probe.exists():
         if probe.parent == probe:
@@ -378,14 +402,11 @@ def _check_out(out: Path) -> None:
 
 
 def _check_device(device: str) -> None:
+    """The same check as ``compare(device=...)``, naming ``--device``."""
     try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"--device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device {device}: only cpu, cuda and mps are supported")
+        check_device(device)
+    except CompareError as exc:
+        raise UsageError(f"--{_one_line(exc)}") from None
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -437,6 +458,16 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError(f"--target must be in (0, 1], got {args.target}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise UsageError(f"--data-dir {args.data_dir} is not a folder")
+    if args.data_dir is not None and (args.model or args.data):
+        raise UsageError(
+            "--data-dir applies to the harness's datasets; with --data your "
+            "loaders read the data"
+        )
+    if args.data_dir is not None and args.dataset not in READS_DATA_DIR:
+        raise UsageError(
+            f"--data-dir applies to {', '.join(READS_DATA_DIR)}; --dataset "
+            f"{args.dataset} is bundled or generated: drop --data-dir"
+        )
     _check_device(args.device)
     _check_out(args.out)
 
@@ -674,23 +705,32 @@ def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
         for spec in specs[host]
         for seed in range(args.seeds)
     ]
-    with _claimed(out, ident):
-        for cfg in plan:
-            check_resumable(cfg, out)
+    with _claimed(out, ident, plan):
         return _train_and_report(args, plan, data, out, log)
 
 
 @contextlib.contextmanager
-def _claimed(out: Path, ident: dict[str, Any]) -> Iterator[None]:
-    """``--out`` created, locked for this run, and holding this run's identity."""
+def _claimed(
+    out: Path, ident: dict[str, Any], plan: list[RunConfig] | None = None
+) -> Iterator[None]:
+    """``--out`` created, locked for this run, every checkpoint of ``plan`` found
+    resumable, and only then ``config.json`` written with this run's identity
+    (a refused run leaves it as it was). Without ``plan`` (``--model``:
+    ``compare()`` checks its own runs first) it is written once the body
+    succeeded."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {out}: {_one_line(exc)}") from None
-    with folder_lock(out):
-        if not _check_identity(out, ident):
+    with claim_folder(out):
+        known = _check_identity(out, ident)
+        for cfg in plan or ():
+            check_resumable(cfg, out)
+        if not known and plan is not None:
             atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
         yield
+        if not known and plan is None:
+            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
 
 
 def _main_external(
