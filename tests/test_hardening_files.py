@@ -487,7 +487,14 @@ def test_gesture_fifo_through_the_cli_is_one_line(tmp_path, capsys):
     (tmp_path / "d" / "user01_led.aedat").unlink()
     os.mkfifo(tmp_path / "d" / "user01_led.aedat")
     argv = ["--dataset", "dvs-gesture", "--data-dir", str(tmp_path / "d")]
-    argv += ["--host", "snntorch", "--surrogates", "AdaLi", "--out", str(tmp_path)]
+    argv += [
+        "--host",
+        "snntorch",
+        "--surrogates",
+        "AdaLi",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     with deadline(30), pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     line = _one_line_exit_2(capsys, exit_)
@@ -583,7 +590,14 @@ def test_empty_fashion_mnist_through_the_cli_is_one_line(tmp_path, capsys):
     pytest.importorskip("snntorch")
     _fashion(tmp_path / "d", 0, 0)
     argv = ["--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "d")]
-    argv += ["--host", "snntorch", "--surrogates", "AdaLi", "--out", str(tmp_path)]
+    argv += [
+        "--host",
+        "snntorch",
+        "--surrogates",
+        "AdaLi",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert "holds no images" in _one_line_exit_2(capsys, exit_)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,28 @@ class _SafeUnpickler(pickle.Unpickler):
         return self._callables.lookup(module, name)
 
 
+def _prescan(path: Path, raw: bytes) -> None:
+    """Walk the opcodes once, without building anything, so that every length
+    the file declares (bytes, strings, big integers, frames) is compared with
+    the bytes that follow it. CPython's unpickler allocates some of these
+    lengths before reading them; here a lie fails on a few bytes."""
+    try:
+        for op, arg, pos in pickletools.genops(io.BytesIO(raw)):
+            if op.name == "FRAME" and arg > len(raw) - pos - 9:
+                raise DataFormatError(
+                    f"{path}: not a CIFAR-10 batch: a frame at byte {pos} declares "
+                    f"{arg} bytes, {len(raw) - pos - 9} follow"
+                )
+    except DataFormatError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise DataFormatError(
+            f"{path}: not a CIFAR-10 batch: {type(exc).__name__}: {exc}"[:400]
+        ) from None
+
+
 def _labels(path: Path, labels: Any, n: int) -> np.ndarray:
     """``labels`` as int64, if it is ``n`` integers 0..9 (no bools, no floats)."""
     if isinstance(labels, np.ndarray):
@@ -227,6 +250,7 @@ def read_batch(
         max_bytes=max_bytes,
         missing="missing (expected the CIFAR-10 python layout)",
     )
+    _prescan(path, raw)
     limits = _Limits(path, len(raw), max_bytes)
     try:
         batch = _SafeUnpickler(raw, limits).load()
@@ -234,6 +258,8 @@ def read_batch(
         raise
     except _Refused as exc:
         raise DataFormatError(f"{path}: not a CIFAR-10 batch: {exc}") from None
+    except MemoryError:
+        raise  # the machine, not the file: every size was checked against it
     except Exception as exc:  # whatever a forged pickle trips: one error type
         raise DataFormatError(
             f"{path}: not a CIFAR-10 batch ({type(exc).__name__}: {exc})"[:400]
