@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
@@ -165,7 +166,8 @@ def verify_in_forward(
 
     def record(path: str) -> Callable[..., None]:
         def hook(*_: object) -> None:
-            events.append(path)
+            if not _compiling():
+                events.append(path)
 
         return hook
 
@@ -180,6 +182,8 @@ def verify_in_forward(
             handles.append(module.register_forward_hook(record(path)))
 
     def done(*_: object) -> None:
+        if _compiling():  # checked on the first eager forward instead
+            return
         for handle in handles:
             handle.remove()
         message = _mismatch(events, spiking, decision)
@@ -191,6 +195,12 @@ def verify_in_forward(
 
     handles.append(model.register_forward_hook(done))
     return handles
+
+
+def _compiling() -> bool:
+    """Whether torch.compile is tracing (the check then stays out of the graph)."""
+    check = getattr(torch.compiler, "is_compiling", None)
+    return bool(check()) if check is not None else False
 
 
 def _mismatch(

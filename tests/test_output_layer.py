@@ -261,3 +261,11 @@ def test_a_dataparallel_nested_inside_a_module_is_refused():
     with pytest.raises(ap.WrappedModelError, match="DataParallel"):
         ap.attach(outer, output="adali")
     assert not any(isinstance(m, AdaLiState) for m in outer.modules())
+
+
+@pytest.mark.slow
+def test_the_first_forward_check_adds_no_graph_break():
+    net = snntorch_sequential()
+    ap.attach(net)
+    explained = torch._dynamo.explain(net)(torch.rand(2, 4))
+    assert explained.graph_break_count == 0
