@@ -616,6 +616,10 @@ def test_idx_fifo_and_links_out_of_the_folder(tmp_path):
         (data / f.name).symlink_to(f)
     with pytest.raises(DataFormatError, match="leads outside the data folder"):
         load_fashion_mnist(data_dir=data)
+    (data / "train-images-idx3-ubyte").unlink()
+    os.mkfifo(data / "train-images-idx3-ubyte")
+    with deadline(10), pytest.raises(DataFormatError, match="ubyte: a FIFO"):
+        load_fashion_mnist(data_dir=data)
 
 
 # --------------------------------------------------------- the shared rule itself

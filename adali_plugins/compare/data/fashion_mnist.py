@@ -51,6 +51,12 @@ def _candidate_dirs(data_dir: str | os.PathLike[str] | None) -> list[Path]:
     return [root, root / "FashionMNIST" / "raw"]
 
 
+def _present(path: Path) -> bool:
+    """Whether ``path`` names something other than a folder (a link, a FIFO
+    too: reading it then refuses it with the reason, instead of "not found")."""
+    return os.path.lexists(path) and not path.is_dir()
+
+
 def find_fashion_mnist(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Path]:
@@ -64,7 +70,7 @@ def find_fashion_mnist(
         found: dict[str, Path] = {}
         for key, name in FASHION_MNIST_FILES.items():
             candidates = (folder / name, folder / f"{name}.gz")
-            hit = next((c for c in candidates if c.is_file()), None)
+            hit = next((c for c in candidates if _present(c)), None)
             if hit is None:
                 missing.extend(str(c) for c in candidates)
             else:
