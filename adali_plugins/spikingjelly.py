@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -220,6 +221,38 @@ _GLOBAL_HOOKS = tuple(f"_global{name}" for name in _HOOK_DICTS)
 _functorch_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 
 
+_TRITON_NOTICE = ("torch._library.triton", "Triton not available")
+"""spikingjelly 2.0 imports its operator library at the first call that reaches
+its own ``*_multi_step`` (here: every call the AdaLi LIF does not take, such as
+a neuron watched by ``MembraneMonitor``). On a machine without Triton, torch
+logs this notice once per operator it registers. Dropped during those calls
+only, never globally."""
+
+
+class _DropNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_TRITON_NOTICE[1])
+
+
+@contextlib.contextmanager
+def _without_triton_notice() -> Iterator[None]:
+    """Drop torch's "Triton not available" notice while the body runs."""
+    logger = logging.getLogger(_TRITON_NOTICE[0])
+    drop = _DropNotice()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _quiet() -> contextlib.AbstractContextManager[None]:
+    """:func:`_without_triton_notice`, or nothing while ``torch.compile`` traces."""
+    if torch.compiler.is_compiling():
+        return contextlib.nullcontext()
+    return _without_triton_notice()
+
+
 def _real(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -295,21 +328,22 @@ def _lif_multi_step(
             window=surrogate_function.window,
             store_v_seq=bool(store_v_seq),
         )
-    return _ORIGINALS["lif_multi_step"](
-        x_seq,
-        v,
-        tau,
-        decay_input,
-        v_threshold,
-        v_reset,
-        surrogate_function,
-        detach_reset,
-        store_v_seq,
-        neuron_storage=neuron_storage,
-        neuron_fwd=neuron_fwd,
-        neuron_bwd=neuron_bwd,
-        **extra,
-    )
+    with _quiet():
+        return _ORIGINALS["lif_multi_step"](
+            x_seq,
+            v,
+            tau,
+            decay_input,
+            v_threshold,
+            v_reset,
+            surrogate_function,
+            detach_reset,
+            store_v_seq,
+            neuron_storage=neuron_storage,
+            neuron_fwd=neuron_fwd,
+            neuron_bwd=neuron_bwd,
+            **extra,
+        )
 
 
 def _if_multi_step(
@@ -339,19 +373,20 @@ def _if_multi_step(
             window=surrogate_function.window,
             store_v_seq=bool(store_v_seq),
         )
-    return _ORIGINALS["if_multi_step"](
-        x_seq,
-        v,
-        v_threshold,
-        v_reset,
-        surrogate_function,
-        detach_reset,
-        store_v_seq,
-        neuron_storage=neuron_storage,
-        neuron_fwd=neuron_fwd,
-        neuron_bwd=neuron_bwd,
-        **extra,
-    )
+    with _quiet():
+        return _ORIGINALS["if_multi_step"](
+            x_seq,
+            v,
+            v_threshold,
+            v_reset,
+            surrogate_function,
+            detach_reset,
+            store_v_seq,
+            neuron_storage=neuron_storage,
+            neuron_fwd=neuron_fwd,
+            neuron_bwd=neuron_bwd,
+            **extra,
+        )
 
 
 _WRAPPERS = {"lif_multi_step": _lif_multi_step, "if_multi_step": _if_multi_step}
