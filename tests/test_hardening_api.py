@@ -558,6 +558,10 @@ def test_compare_refuses_what_the_cli_refuses():
         (["AdaLi", "AdaLi"], "given twice"),
         (["AdaLi:left=-1"], "left"),
         (["AdaLi", 3], "name or SurrogateSpec"),
+        (
+            ["AdaLi:calibrate=both,coverage=0.5", "AdaLi:calibrate=both,coverage=0.9"],
+            "look the same in the table",
+        ),
     ]:
         with pytest.raises(CompareError, match=match):
             compare(**_kwargs(surrogates=surrogates))

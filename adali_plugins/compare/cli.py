@@ -53,6 +53,7 @@ from .progress import Progress, TqdmHandler
 from .recipes import LOSSES, RECIPES
 from .spec import (
     BUILTINS,
+    LABEL_WIDTH,
     SurrogateSpec,
     default_surrogates,
     listing,
@@ -136,8 +137,6 @@ MAX_LR = 10.0
 READS_DATA_DIR = ("fashion-mnist", *NEEDS_DATA_DIR)
 """The datasets ``--data-dir`` applies to (the others ship or are generated)."""
 MAX_WIDTH = 4.0
-LABEL_WIDTH = 25
-"""Characters of a surrogate label the table shows (``report.format_table``)."""
 
 IDENTITY = (
     "host",

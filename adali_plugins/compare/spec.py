@@ -42,6 +42,9 @@ _TEXT = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 _LEGACY = re.compile(r"[A-Za-z0-9.:,=]+", re.ASCII)
 STEM_LENGTH = 120
 """Longest run-file stem kept readable; longer labels are cut and hashed."""
+LABEL_WIDTH = 25
+"""Characters of a surrogate label the table shows (``report.format_table``):
+two candidates alike in these are refused, by the CLI and ``compare()``."""
 
 
 def _short(text: object) -> str:

@@ -50,7 +50,7 @@ from ..state import AdaLiState
 from .classes import format_never_predicted, never_predicted, prediction_counts
 from .hosts import profile
 from .report import Row, aggregate, format_table
-from .spec import HARNESS_OPTIONS, SurrogateSpec, parse_surrogate
+from .spec import HARNESS_OPTIONS, LABEL_WIDTH, SurrogateSpec, parse_surrogate
 from .verdict import Verdict, format_verdicts, verdicts
 
 Batch = Any
@@ -373,6 +373,13 @@ def compare(
     twice = sorted({x for x in labels if labels.count(x) > 1})
     if twice:
         raise CompareError(f"surrogates: {', '.join(twice)} given twice")
+    shown: dict[str, str] = {}
+    for label in labels:
+        if shown.setdefault(label[:LABEL_WIDTH], label) != label:
+            raise CompareError(
+                f"surrogates {shown[label[:LABEL_WIDTH]]!r} and {label!r} look the "
+                f"same in the table (first {LABEL_WIDTH} characters); shorten one"
+            )
     for spec in specs:
         _check_candidate(spec, host)
     forward = forward or default_forward
