@@ -44,6 +44,7 @@ from .checkpoint import (
 from .epochs import AdaLiScheduler, set_epoch, set_progress
 from .hosts import MissingHostError, installed_hosts
 from .monitor import MembraneMonitor, MonitorSummary
+from .starvation import StarvedUnitsWarning
 from .state import AdaLiState, AdaLiStateError, strip_adali
 from .window import KEEP_MODES, SCHEDULES, AdaLiParams, Window
 
@@ -67,6 +68,7 @@ __all__ = [
     "MonitorSummary",
     "NoAdaLiError",
     "NoSpikingLayerError",
+    "StarvedUnitsWarning",
     "Window",
     "WrappedModelError",
     "adali_modules",

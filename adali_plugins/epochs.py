@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from . import starvation
 from .attach import NoAdaLiError, adali_modules
 from .window import check_epoch, check_progress
 
@@ -31,7 +32,10 @@ def set_epoch(
     Each layer applies its own schedule's law (the released ``log`` by default:
     epochs 0 and 1 share the initial window). ``epoch`` may be fractional for
     per-iteration progress. Every layer's new window is computed before any
-    layer moves, so an error changes nothing. Returns the number of layers
+    layer moves, so an error changes nothing. At a whole epoch it first checks
+    for starved units (see :mod:`adali_plugins.starvation`: one
+    ``StarvedUnitsWarning`` per AdaLi layer whose units got no surrogate
+    gradient since the last whole epoch). Returns the number of layers
     moved: with ``strict=False`` a model without AdaLi (a built-in baseline in
     the same training loop) returns 0 instead of raising.
 
@@ -40,6 +44,8 @@ def set_epoch(
         ValueError: ``epoch`` is outside [0, total_epochs].
     """
     check_epoch(epoch, total_epochs)
+    if float(epoch).is_integer():
+        starvation.end_epoch(model, epoch=epoch)
     return _move(model, lambda m: m.progress_at(epoch, total_epochs), strict=strict)
 
 

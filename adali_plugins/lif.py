@@ -37,6 +37,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import regions
+from .starvation import record_codes
 
 __all__ = ["AdaLiLIF", "adali_lif_multi_step"]
 
@@ -276,13 +277,16 @@ def adali_lif_multi_step(
     detach_reset: bool = False,
     window: torch.Tensor,
     store_v_seq: bool = False,
+    track: torch.nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Multi-step LIF (IF if ``tau`` is None) with the AdaLi surrogate gradient.
 
     Same arguments and result as SpikingJelly 2.0's ``lif_multi_step``:
     ``(spike_seq, v_final, v_seq or None)``. ``window`` is the AdaLi module's
     ``[left, right, h_lo, h_hi]`` buffer. Without autograd (``no_grad``, or
-    neither input needing a gradient) nothing is saved.
+    neither input needing a gradient) nothing is saved. ``track``: the AdaLi
+    module whose reached-units mask a training forward updates from the region
+    codes (see :mod:`adali_plugins.starvation`).
 
     Raises:
         ValueError: ``x_seq`` has no time steps, ``v`` is not ``x_seq[0]``'s
@@ -295,7 +299,7 @@ def adali_lif_multi_step(
     if x_seq.dtype not in _FLOATS or v.dtype not in _FLOATS:
         raise ValueError(f"unsupported dtypes {x_seq.dtype}, {v.dtype}")
     if torch.is_grad_enabled() and (x_seq.requires_grad or v.requires_grad):
-        spikes, v_out, _, _ = AdaLiLIF.apply(
+        spikes, v_out, codes, _ = AdaLiLIF.apply(
             x_seq,
             v,
             window,
@@ -306,6 +310,8 @@ def adali_lif_multi_step(
             detach_reset,
             store_v_seq,
         )
+        if track is not None:
+            record_codes(track, codes)
         if store_v_seq:
             return spikes, v_out[-1].clone(), v_out
         return spikes, v_out, None

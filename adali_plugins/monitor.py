@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from .attach import SpikingLayer, _describe, spiking_layers
+from .starvation import entered
 from .state import AdaLiState
 from .stats import (
     HistogramSpec,
@@ -85,6 +86,7 @@ class _LayerRecorder:
         self.calls = 0
         self.warned_nonfinite = False
         self.grad_norms = grad_norms
+        self.reached: torch.Tensor | None = None
 
     def surrogate(self) -> Any:
         inner = self.neuron.__dict__.get(self.attr)
@@ -111,9 +113,20 @@ class _LayerRecorder:
         self.seen_window = (left, right)
         step = self.calls % self.time_steps if self.time_steps else None
         update(self.state, x, left=left, right=right, spec=self.spec, step=step)
+        self.record_reached(x, left, right)
         self.calls += 1
         if self.grad_norms and x.requires_grad:
             x.register_hook(self.record_grad)
+
+    def record_reached(self, x: torch.Tensor, left: Any, right: Any) -> None:
+        """OR in which units (``x``'s shape without batch) entered the window."""
+        with torch.no_grad():
+            part = entered(x.detach(), left, right).to(torch.uint8)
+        old = self.reached
+        if old is None or old.shape != part.shape or old.device != part.device:
+            self.reached = part
+        else:
+            torch.maximum(old, part, out=old)
 
     def record_grad(self, grad: torch.Tensor) -> None:
         if self.state is not None:
@@ -123,6 +136,7 @@ class _LayerRecorder:
         self.state = None
         self.seen_window = None
         self.calls = 0
+        self.reached = None
 
 
 class _Probe:
@@ -160,6 +174,10 @@ def _train_mode_hooks(neuron: nn.Module) -> list[Any]:
     ]
 
 
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
 class MonitorSummary:
     """Per-layer statistics: print it, or write it as CSV or JSON."""
 
@@ -192,7 +210,7 @@ class MonitorSummary:
         head = (
             f"{'layer':<22}{'neuron':<18}{'surrogate':<12}{'count':>10}{'mean':>8}"
             f"{'std':>7}{'q05':>7}{'q50':>7}{'q95':>7}{'density':>8}"
-            f"{'below':>7}{'above':>7}{'nonfin':>7}  window"
+            f"{'below':>7}{'above':>7}{'starved':>8}{'nonfin':>7}  window"
         )
         lines = [head, "-" * (len(head) + 16)]
         for r in self.rows:
@@ -201,6 +219,7 @@ class MonitorSummary:
                 f"{r.count:>10}{r.mean:>8.3f}{r.std:>7.3f}{r.quantiles['05']:>7.2f}"
                 f"{r.quantiles['50']:>7.2f}{r.quantiles['95']:>7.2f}{r.density:>8.1%}"
                 f"{r.share['outside_below']:>7.1%}{r.share['outside_above']:>7.1%}"
+                f"{_percent(r.starved):>8}"
                 f"{r.nan + r.inf:>7}  [-{r.window_left:.3g}, {r.window_right:.3g}]"
             )
         return "\n".join(lines)
@@ -438,11 +457,19 @@ class MembraneMonitor:
         return self._recorder(layer).surrogate()
 
     def summary(self, *, sync: bool = True) -> MonitorSummary:
-        """Per-layer statistics; across ranks when ``sync`` and distributed."""
+        """Per-layer statistics; across ranks when ``sync`` and distributed.
+
+        Each row's ``starved`` is the share of the layer's units (the potential's
+        shape without batch) whose potential never entered the window in any
+        monitored call: those got no gradient from a compact surrogate.
+        """
         rows = []
         for path in self.layers:
             rec = self._recorders[path]
             state = self.state(path, sync=sync)
+            if rec.reached is not None:
+                mask = {"reached": rec.reached}
+                state["reached"] = (synced(mask) if sync else mask)["reached"]
             left, right = rec.seen_window or rec.window()
             if self.time_steps and rec.calls % self.time_steps:
                 logger.warning(

@@ -34,6 +34,7 @@ from snntorch._neurons import SpikingNeuron  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
+from .starvation import record  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_spike, heaviside  # noqa: E402
 from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
@@ -75,6 +76,7 @@ class AdaLi(AdaLiState, nn.Module):
         refuse_tracing()
         if not torch.compiler.is_compiling() and _result_is_detached():
             return heaviside(x, inclusive=False)
+        record(self, x, self.window)
         return adali_spike(x, self.window, inclusive=False)
 
     def extra_repr(self) -> str:

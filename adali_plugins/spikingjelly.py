@@ -51,6 +51,7 @@ from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noq
 from .lif import adali_lif_multi_step  # noqa: E402
 from .regions import cuda_source  # noqa: E402
 from .registry import register_neuron  # noqa: E402
+from .starvation import record  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
 from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
 from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
@@ -147,6 +148,7 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         refuse_tracing()
+        record(self, x, self.window)
         if self.spiking:
             return self.spiking_function(x, self.window)
         return self.primitive_function(x, self.window)
@@ -326,6 +328,7 @@ def _lif_multi_step(
             v_reset=None if v_reset is None else float(v_reset),
             detach_reset=bool(detach_reset),
             window=surrogate_function.window,
+            track=surrogate_function,
             store_v_seq=bool(store_v_seq),
         )
     with _quiet():
@@ -371,6 +374,7 @@ def _if_multi_step(
             v_reset=None if v_reset is None else float(v_reset),
             detach_reset=bool(detach_reset),
             window=surrogate_function.window,
+            track=surrogate_function,
             store_v_seq=bool(store_v_seq),
         )
     with _quiet():

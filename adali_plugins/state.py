@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import starvation
 from .window import (
     SCHEDULE_CODES,
     AdaLiParams,
@@ -255,6 +256,7 @@ class AdaLiState:
         module.register_buffer(
             "window", torch.zeros(4, dtype=torch.float64), persistent=False
         )
+        starvation.install(module)
         self._commit(params, 0.0)
 
     @property

@@ -37,6 +37,7 @@ REDUCTIONS: dict[str, str] = {
     "grad_norm_sum": "sum",
     "grad_norm_max": "max",
     "grad_nonfinite": "sum",
+    "reached": "max",
 }
 """How each field merges across batches and ranks."""
 
@@ -317,6 +318,8 @@ class LayerSummary:
     step_count: list[int] | None = None
     step_mean: list[float] | None = None
     step_in_window: list[float] | None = None
+    starved: float | None = None
+    """Share of units that never entered the window (None: not tracked)."""
 
     @property
     def in_window(self) -> float:
@@ -357,6 +360,8 @@ class LayerSummary:
             row["step_count"] = self.step_count
             row["step_mean"] = self.step_mean
             row["step_in_window"] = self.step_in_window
+        if self.starved is not None:
+            row["starved"] = self.starved
         return row
 
 
@@ -392,7 +397,11 @@ def summarize(
             ).tolist(),
         )
     calls = int(s["grad_calls"])
+    reached = s.get("reached")
     return LayerSummary(
+        starved=None
+        if reached is None or not reached.numel()
+        else 1.0 - float(reached.double().mean()),
         grad_norm_mean=float(s["grad_norm_sum"]) / calls if calls else None,
         grad_norm_max=float(s["grad_norm_max"]) if calls else None,
         layer=layer,
