@@ -23,6 +23,7 @@ per-iteration progress), an in-progress ``MembraneMonitor`` and the torch RNG.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import pickle
@@ -183,13 +184,45 @@ def restore_training_state(
     scheduler: AdaLiScheduler | None = None,
     monitor: MembraneMonitor | None = None,
 ) -> dict[str, Any]:
-    """Load ``state`` into the given objects; returns its ``extra`` entries."""
-    load_model_state(model, state["model"])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if monitor is not None and state["monitor"] is not None:
-        monitor.load_state_dict(state["monitor"])
-    torch.set_rng_state(state["torch_rng"])
-    return state["extra"]
+    """Load ``state`` into the given objects, all or nothing; returns ``extra``.
+
+    Every part is loaded in turn; if any part fails (a bad optimizer state
+    after a good model, say), the parts already loaded, and the torch RNG,
+    are put back before the error propagates.
+
+    Raises:
+        ValueError: ``state`` is not a ``training_state`` dict, or a part of
+            it is invalid (TypeError / RuntimeError from a part propagate
+            as they are); nothing is changed then.
+    """
+    if not isinstance(state, dict):
+        raise ValueError(f"a training state must be a dict, got {type(state).__name__}")
+    lacking = [k for k in ("model", "torch_rng") if k not in state]
+    if lacking:
+        raise ValueError(f"the training state lacks {lacking}")
+    parts: list[tuple[Any, Any]] = [(model, state["model"])]
+    for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler")):
+        if obj is not None and state.get(key) is not None:
+            parts.append((obj, state[key]))
+    if monitor is not None and state.get("monitor") is not None:
+        parts.append((monitor, state["monitor"]))
+    undo: list[tuple[Any, Any]] = []
+    rng = torch.get_rng_state()
+    try:
+        for obj, part in parts:
+            if obj is model:
+                snapshot = {
+                    k: v.detach().clone() for k, v in model.state_dict().items()
+                }
+                load_model_state(model, part)
+            else:
+                snapshot = copy.deepcopy(obj.state_dict())
+                obj.load_state_dict(part)
+            undo.append((obj, snapshot))
+        torch.set_rng_state(state["torch_rng"])
+    except Exception:
+        for obj, snapshot in reversed(undo):
+            obj.load_state_dict(snapshot)
+        torch.set_rng_state(rng)
+        raise
+    return state.get("extra") or {}

@@ -21,7 +21,7 @@ from torch import nn
 
 from . import starvation
 from .attach import NoAdaLiError, adali_modules
-from .window import check_epoch, check_progress
+from .window import check_count, check_epoch, check_progress
 
 
 def set_epoch(
@@ -43,7 +43,7 @@ def set_epoch(
         NoAdaLiError: the model holds no AdaLi surrogate and ``strict=True``.
         ValueError: ``epoch`` is outside [0, total_epochs].
     """
-    check_epoch(epoch, total_epochs)
+    epoch, total_epochs = check_epoch(epoch, total_epochs)
     if float(epoch).is_integer():
         starvation.end_epoch(model, epoch=epoch)
     return _move(model, lambda m: m.progress_at(epoch, total_epochs), strict=strict)
@@ -111,12 +111,12 @@ class AdaLiScheduler:
         last_epoch: int = -1,
         strict: bool = True,
     ) -> None:
-        check_epoch(0, total_epochs)
-        _check_steps(steps_per_epoch)
+        total_epochs = check_epoch(0, total_epochs)[1]
+        steps_per_epoch = _check_steps(steps_per_epoch)
         self.model = model
         self.total_epochs = total_epochs
         self.steps_per_epoch = steps_per_epoch
-        self.last_epoch = max(int(last_epoch), -1)
+        self.last_epoch = max(check_count("last_epoch", last_epoch), -1)
         self.strict = strict
         self.step()
 
@@ -165,21 +165,31 @@ class AdaLiScheduler:
             state_dict["steps_per_epoch"],
             state_dict["last_epoch"],
         )
-        check_epoch(0, total)
-        _check_steps(steps)
-        if isinstance(last, bool) or not isinstance(last, int) or last < -1:
-            raise ValueError(f"last_epoch must be an int >= -1, got {last!r}")
+        total = check_epoch(0, total)[1]
+        steps = _check_steps(steps)
+        try:
+            last = check_count("last_epoch", last)
+        except TypeError:
+            last = -2
+        if last < -1:
+            raise ValueError(
+                f"last_epoch must be an int >= -1, got {state_dict['last_epoch']!r}"
+            )
         epoch = min(last / (steps or 1), float(total - 1))
         set_epoch(self.model, max(epoch, 0.0), total, strict=self.strict)
         self.total_epochs, self.steps_per_epoch, self.last_epoch = total, steps, last
 
 
-def _check_steps(steps_per_epoch: object) -> None:
-    if steps_per_epoch is not None and (
-        isinstance(steps_per_epoch, bool)
-        or not isinstance(steps_per_epoch, int)
-        or steps_per_epoch < 1
-    ):
+def _check_steps(steps_per_epoch: object) -> int | None:
+    """``steps_per_epoch`` as an int >= 1 (numpy / torch integers too) or None."""
+    if steps_per_epoch is None:
+        return None
+    try:
+        steps = check_count("steps_per_epoch", steps_per_epoch)
+    except TypeError:
+        steps = 0
+    if steps < 1:
         raise ValueError(
             f"steps_per_epoch must be an int >= 1 or None, got {steps_per_epoch!r}"
         )
+    return steps

@@ -35,7 +35,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -413,26 +413,51 @@ class MembraneMonitor:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state_dict()`` (same layers, histogram and time steps)."""
-        spec = (self.spec.lo, self.spec.hi, self.spec.bins)
-        if tuple(state["spec"]) != spec or state["time_steps"] != self.time_steps:
+        """Continue from ``state_dict()`` (same layers, histogram and time steps).
+
+        Everything is checked before any layer changes: the histogram spec and
+        time steps, each layer's call count (an int >= 0) and statistics (the
+        fields, shapes and dtypes this monitor's own empty state has).
+
+        Raises:
+            ValueError: naming the first entry that does not fit; the monitor
+                is unchanged.
+        """
+        if not isinstance(state, Mapping):
             raise ValueError(
-                f"monitor state has histogram {tuple(state['spec'])} and time_steps "
-                f"{state['time_steps']}, this monitor {spec} and {self.time_steps}"
+                f"monitor state must be a dict, got {type(state).__name__}"
             )
-        unknown = sorted(set(state["layers"]) - set(self._recorders))
+        lacking = sorted({"spec", "time_steps", "layers"} - set(state))
+        if lacking:
+            raise ValueError(f"monitor state lacks {lacking}")
+        spec = (self.spec.lo, self.spec.hi, self.spec.bins)
+        try:
+            saved_spec = tuple(state["spec"])
+        except TypeError:
+            saved_spec = (state["spec"],)
+        if saved_spec != spec or state["time_steps"] != self.time_steps:
+            raise ValueError(
+                f"monitor state has histogram {saved_spec} and time_steps "
+                f"{state['time_steps']!r}, this monitor {spec} and {self.time_steps}"
+            )
+        layers = state["layers"]
+        if not isinstance(layers, Mapping):
+            raise ValueError(
+                f"monitor state's layers must be a dict, got {type(layers).__name__}"
+            )
+        unknown = sorted(set(layers) - set(self._recorders), key=str)
         if unknown:
             raise ValueError(
                 f"monitor state has layers {unknown} this monitor does not watch"
             )
-        for path, saved in state["layers"].items():
+        want = empty_state(self.spec, time_steps=self.time_steps)
+        loaded = {
+            path: _checked_layer_state(path, saved, want)
+            for path, saved in layers.items()
+        }
+        for path, (calls, stats) in loaded.items():
             rec = self._recorders[path]
-            rec.calls = saved["calls"]
-            rec.state = (
-                None
-                if saved["state"] is None
-                else {k: v.clone() for k, v in saved["state"].items()}
-            )
+            rec.calls, rec.state = calls, stats
 
     def state(self, layer: str, *, sync: bool = True) -> dict[str, torch.Tensor]:
         """The raw statistics of one layer (all-reduced over ranks when ``sync``)."""
@@ -495,3 +520,36 @@ class MembraneMonitor:
                 )
             rows.append(row)
         return MonitorSummary(rows)
+
+
+def _checked_layer_state(
+    path: str, saved: Any, want: dict[str, torch.Tensor]
+) -> tuple[int, dict[str, torch.Tensor] | None]:
+    """One layer's saved ``(calls, statistics)``, checked against ``want``."""
+    where = f"monitor state of layer {path!r}"
+    if not isinstance(saved, Mapping) or not {"calls", "state"} <= set(saved):
+        raise ValueError(f"{where} must be a dict with 'calls' and 'state'")
+    calls = saved["calls"]
+    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+        raise ValueError(f"{where}: calls must be an int >= 0, got {calls!r}")
+    stats = saved["state"]
+    if stats is None:
+        return calls, None
+    if not isinstance(stats, Mapping) or set(stats) != set(want):
+        got = sorted(stats) if isinstance(stats, Mapping) else type(stats).__name__
+        raise ValueError(
+            f"{where}: statistics must have fields {sorted(want)}, got {got}"
+        )
+    for name, ref in want.items():
+        value = stats[name]
+        if not isinstance(value, torch.Tensor) or (value.shape, value.dtype) != (
+            ref.shape,
+            ref.dtype,
+        ):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+            dtype = value.dtype if isinstance(value, torch.Tensor) else type(value)
+            raise ValueError(
+                f"{where}: {name} must be a {ref.dtype} tensor of shape "
+                f"{tuple(ref.shape)}, got {dtype} of shape {shape}"
+            )
+    return calls, {k: v.clone() for k, v in stats.items()}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Literal, NamedTuple
@@ -126,6 +127,15 @@ SCHEDULES: dict[str, ScheduleRule] = {
 SCHEDULE_CODES: tuple[str, ...] = tuple(SCHEDULES)
 """Schedule names by the integer code stored in a ``state_dict`` (-1: callable)."""
 
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "float32": (1.1754943508222875e-38, 3.4028234663852886e38),
+    "bfloat16": (1.1754943508222875e-38, 3.3895313892515355e38),
+    "float16": (6.103515625e-05, 65504.0),
+}
+"""Smallest normal and largest finite number of each float type the surrogate
+may run in. Every window is checked in float32 (the type inputs have unless the
+model is cast); a module cast to float16 / bfloat16 checks that type too."""
+
 KEEP_MODES: dict[str, str] = {
     "area": "alpha and beta fixed: heights grow as the window narrows (released)",
     "height": "heights fixed at their initial values: the area shrinks (ours)",
@@ -200,18 +210,57 @@ def check_keep(keep: object) -> KeepMode:
     raise ValueError(f"keep must be one of {sorted(KEEP_MODES)}, got {keep!r}")
 
 
+def check_window_dtype(window: Window, dtype: str, progress: float) -> None:
+    """Raise ValueError unless ``window`` survives the cast to ``dtype``: each
+    half-width at least its smallest normal number (it stays a non-zero edge),
+    each height at most its largest number (no inf, so no 0 * inf = NaN)."""
+    tiny, big = FLOAT_RANGES[dtype]
+    for name, height in (("alpha / left", window.h_lo), ("beta / right", window.h_hi)):
+        if height > big:
+            raise ValueError(
+                f"the gradient height {name} at progress {progress:g} is "
+                f"{height:g}, above {dtype}'s largest number {big:.8g}; use a "
+                f"smaller mass, a wider window or max_height <= {big:.8g}"
+            )
+    for name, width in (("left", window.left), ("right", window.right)):
+        if width < tiny:
+            raise ValueError(
+                f"the {name} half-width at progress {progress:g} is {width:g}, "
+                f"below {dtype}'s smallest normal number {tiny:.8g}; use a wider "
+                f"window ({name} and {name}_final >= {tiny:.8g})"
+            )
+
+
+def check_count(name: str, value: object) -> int:
+    """Return an integer count as an int: Python, numpy or one-element torch
+    integers are accepted; booleans and non-integers are refused (TypeError)."""
+    dtype = str(getattr(value, "dtype", ""))
+    if isinstance(value, bool) or "bool" in dtype:
+        raise TypeError(f"{name} must be an integer, got a boolean {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer (int, numpy or torch integer), got "
+            f"{type(value).__name__} {value!r}"
+        ) from None
+
+
 def check_epoch(epoch: object, total_epochs: object) -> tuple[float, int]:
     """Validate a 0-based, possibly fractional ``epoch`` of ``total_epochs``.
 
     ``epoch`` may run up to ``total_epochs`` so that per-iteration progress
-    (``k + i / N``) is valid through the whole last epoch.
+    (``k + i / N``) is valid through the whole last epoch. Returns both as
+    Python numbers (numpy and torch integer scalars are accepted).
     """
-    if isinstance(total_epochs, bool) or not isinstance(total_epochs, int):
-        raise TypeError(
-            f"total_epochs must be an int, got {type(total_epochs).__name__}"
-        )
+    total_epochs = check_count("total_epochs", total_epochs)
     if total_epochs < 1:
         raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
+    if not isinstance(epoch, bool) and "bool" not in str(getattr(epoch, "dtype", "")):
+        try:
+            epoch = operator.index(epoch)  # type: ignore[arg-type]
+        except TypeError:
+            pass
     value = check_finite("epoch", epoch)
     if not 0.0 <= value <= total_epochs:
         raise ValueError(
@@ -300,7 +349,9 @@ class AdaLiParams:
         return initial * self.p if self.p is not None else DEFAULT_FINAL_WIDTH
 
     def _check_heights(self) -> None:
-        """Refuse parameters whose heights overflow anywhere on a named path."""
+        """Refuse parameters whose heights overflow anywhere on a named path,
+        in float64 and in float32, the type the surrogate runs in (widths
+        move monotonically between the two ends, so the ends suffice)."""
         lf, rf = self.final_widths
         for name, mass, widths in (
             ("alpha / left", self.alpha, (self.left, lf)),
@@ -312,6 +363,31 @@ class AdaLiParams:
                         f"{name} (a gradient height) must be finite, got "
                         f"{mass} / {width}; use a smaller mass or a wider window"
                     )
+        tiny, big = FLOAT_RANGES["float32"]
+        ends = {"left": self.left, "left_final": lf}
+        ends.update(right=self.right, right_final=rf)
+        for mass_name, mass, side in (
+            ("alpha", self.alpha, "left"),
+            ("beta", self.beta, "right"),
+        ):
+            used = (side,) if self.keep == "height" else (side, f"{side}_final")
+            for name in used:
+                height = mass / ends[name]
+                if self.max_height is not None:
+                    height = min(height, self.max_height)
+                if height > big:
+                    raise ValueError(
+                        f"{mass_name} / {name} (a gradient height) must be <= "
+                        f"{big:.8g} to stay finite in float32, got {mass:g} / "
+                        f"{ends[name]:g} = {height:g}; use a smaller mass, a wider "
+                        "window or max_height"
+                    )
+        for name, width in ends.items():
+            if width < tiny:
+                raise ValueError(
+                    f"{name} must be >= {tiny:.8g} (the smallest normal float32, "
+                    f"so the window edge survives the float32 cast), got {width:g}"
+                )
 
     def window(self, progress: float) -> Window:
         """The window and heights these parameters give at ``progress``."""
@@ -341,7 +417,9 @@ class AdaLiParams:
                 f"the gradient heights at progress {progress} are not finite "
                 f"({lo}, {hi}); use a smaller mass or a wider window"
             )
-        return Window(left=left, right=right, h_lo=lo, h_hi=hi)
+        window = Window(left=left, right=right, h_lo=lo, h_hi=hi)
+        check_window_dtype(window, "float32", progress)
+        return window
 
     def progress_at(self, epoch: float, total_epochs: int) -> float:
         """This schedule's progress at (0-based) ``epoch`` of ``total_epochs``."""

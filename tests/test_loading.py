@@ -150,7 +150,7 @@ def test_invalid_last_layer_changes_no_layer(key, value, match):
     before = [(s.params, float(s.progress)) for s in _layers(target)]
     with pytest.raises(AdaLiStateError, match=match) as info:
         target.load_state_dict(sd)
-    assert "nothing was loaded" in str(info.value)
+    assert "no AdaLi layer was changed" in str(info.value)
     assert [(s.params, float(s.progress)) for s in _layers(target)] == before
 
 
