@@ -554,7 +554,9 @@ def _device_of(entries: Mapping[str, Any], call: _LoadCall | None) -> torch.devi
 def _refusal(problems: list[str], call: _LoadCall | None, prefix: str) -> str:
     """The AdaLiStateError message: every problem, and what was already copied."""
     copied = call.copied_before(prefix) if call is not None else []
-    if copied:
+    if call is None:  # not inside nn.Module.load_state_dict: its own slice only
+        done = "this AdaLi layer was not changed"
+    elif copied:
         shown = ", ".join(copied[:3]) + (", ..." if len(copied) > 3 else "")
         done = (
             f"no AdaLi layer was changed, but torch had already copied "
