@@ -74,7 +74,10 @@ class AdaLi(AdaLiState, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         refuse_tracing()
-        if not torch.compiler.is_compiling() and _result_is_detached():
+        if torch.compiler.is_compiling():
+            # no frames to tell the reset call from the firing one: not tracked
+            return adali_spike(x, self.window, inclusive=False)
+        if _result_is_detached():
             return heaviside(x, inclusive=False)
         record(self, x, self.window)
         return adali_spike(x, self.window, inclusive=False)

@@ -31,9 +31,12 @@ or switched off entirely, recording included::
 
     adali_plugins.starvation.check = False
 
-Limits: each process judges the forwards it saw (under DDP a rank's shard);
-SpikingJelly's cupy backend and spikingjelly 0.0.0.0.14's fused kernels never
-call the surrogate, so their layers are not tracked (no warning, no cost).
+Limits: each process judges the forwards it saw (under DDP a rank's shard).
+Not tracked (no warning, no cost): SpikingJelly's cupy backend and
+spikingjelly 0.0.0.0.14's fused kernels, which never call the surrogate, and
+snnTorch under ``torch.compile``, where the adapter cannot tell snnTorch's
+second, detached call in ``mem_reset`` (on the previous potential, the initial
+one included) from the firing one.
 """
 
 from __future__ import annotations
