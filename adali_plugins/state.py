@@ -464,23 +464,29 @@ class AdaLiState:
                 prefix.rstrip(".") or "<root>",
             )
         assign = bool(local_metadata.get("assign_to_params_buffers", False))
-        materialize = assign and self.progress.is_meta  # type: ignore[attr-defined]
-        if materialize:
-            self._materialize(_device_of(entries, call))
+        was_meta = self.progress.is_meta  # type: ignore[attr-defined]
+        if assign:  # like torch: the buffers go where the incoming tensors are
+            device = _device_of(entries, call)
+            if was_meta or self.progress.device != device:  # type: ignore[attr-defined]
+                self._materialize(device)
         if plan is not None:
             self._commit(plan[0], plan[1])
-        elif materialize:
+        elif assign and was_meta:
             self._commit(*self._adali_committed)
 
     def _materialize(self, device: torch.device) -> None:
-        """Give a meta-device module real buffers on ``device`` (``assign=True``):
-        AdaLi's own are filled by the next commit, any other meta buffer (a
-        counter, a mask) starts at zero."""
+        """Put this module's buffers on ``device`` (``assign=True``): a real
+        one keeps its values; a meta one (no values) becomes a new tensor,
+        AdaLi's own filled by the next commit, any other (a counter, a mask)
+        zero."""
         for name, buf in list(self._buffers.items()):  # type: ignore[attr-defined]
-            if buf is not None and buf.is_meta:
-                self._buffers[name] = torch.zeros(  # type: ignore[attr-defined]
-                    buf.shape, dtype=buf.dtype, device=device
-                )
+            if buf is None:
+                continue
+            self._buffers[name] = (  # type: ignore[attr-defined]
+                torch.zeros(buf.shape, dtype=buf.dtype, device=device)
+                if buf.is_meta
+                else buf.to(device)
+            )
 
     def __prepare_scriptable__(self) -> nn.Module:
         """``torch.jit.script`` calls this first: refuse with a clear message."""

@@ -345,6 +345,19 @@ def test_row12_meta_module_knows_its_values_before_any_load():
     assert not any(b.is_meta for b in h.buffers())
 
 
+def test_assign_load_into_a_real_model_copies_and_never_aliases_the_dict():
+    src = _moved("snntorch")
+    sd = {k: v.clone() for k, v in src.state_dict().items()}
+    net = snn_net()
+    net.load_state_dict(sd, assign=True)
+    g = net[1].spike_grad
+    assert g.params == src[1].spike_grad.params
+    assert torch.equal(g.window, src[1].spike_grad.window)
+    sd["1.spike_grad.alpha"].fill_(9.0)
+    sd["1.spike_grad.max_height"].fill_(5.0)
+    assert g.params == src[1].spike_grad.params
+
+
 # ------------------------------------------------- "not set" equals itself
 
 
