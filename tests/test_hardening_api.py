@@ -324,7 +324,7 @@ def test_refused_rerun_leaves_config_json_untouched(tmp_path, capsys):
     assert tree(out) == before and not (out / "config.json").exists()
     cli.main([*A, "--out", str(out)])  # the original command still resumes
     saved = json.loads((out / "config.json").read_text())
-    assert saved["lr"] == cli.RECIPES["host"].lr
+    assert saved["lr"] == cli.RECIPES["host"].lr  # the recipe default again
 
 
 # --------------------------------------- row 9: specs checked, names safe

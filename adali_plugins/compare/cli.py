@@ -15,64 +15,67 @@ before the first epoch: a user error prints one line
 identity is every flag that changes its numbers (``IDENTITY``); it is stored in
 ``--out/config.json`` and a rerun into the same ``--out`` resumes only the
 identical configuration. ``--out`` is locked while a run uses it.
+
+This module is the command: the parser, ``main`` and the order of the steps.
+What a flag may be is in ``flags``, the runs in ``grid``, what is printed and
+written in ``outputs``; ``--model`` / ``--data`` go through ``external``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import logging
-import math
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
 from ..checkpoint import CheckpointError
-from ..fileio import FolderBusyError, atomic_path, atomic_write
+from ..fileio import FolderBusyError
 from ..hosts import is_installed
-from ..stats import HistogramSpec
-from . import classes, logs, plots, report, verdict
+from . import logs
 from .architectures import ARCHS
 from .data import DataFormatError
-from .data.datasets import (
-    ENCODINGS,
-    LOADERS,
-    NEEDS_DATA_DIR,
-    Dataset,
-    load_dataset,
-    sequence_steps,
-)
+from .data.datasets import ENCODINGS, LOADERS, Dataset
 from .external import run_external
+from .flags import (
+    BUDGET,
+    FULL_EPOCHS,
+    HOSTS,
+    IDENTITY,
+    MAX_LR,
+    MAX_STEP_ELEMENTS,
+    MAX_WIDTH,
+    QUICK_EPOCHS,
+    UsageError,
+    check_identity,
+    identity,
+    one_line,
+    select_specs,
+    validate,
+)
+from .flags import select_hosts as _hosts
+from .grid import claimed, dry_run, load_grid_data, plan_runs, train_runs
 from .hosts import PROFILES
-from .progress import Progress, TqdmHandler
+from .outputs import announce, write_outputs
+from .progress import TqdmHandler
 from .recipes import LOSSES, RECIPES
-from .spec import (
-    BUILTINS,
-    LABEL_WIDTH,
-    SurrogateSpec,
-    default_surrogates,
-    listing,
-    parse_surrogate,
-    quick_surrogates,
-)
-from .train import (
-    RUN_DEFAULTS,
-    RunConfig,
-    build_model,
-    check_resumable,
-    config_differences,
-    run,
-)
-from .user import CompareError, check_device, check_out_folder, claim_folder
+from .spec import BUILTINS, listing
+from .train import RUN_DEFAULTS, RunConfig
+from .user import CompareError
 
-HOSTS = tuple(PROFILES)
-QUICK_EPOCHS, FULL_EPOCHS = 8, 15
-logger = logging.getLogger(__name__)
+__all__ = [
+    "BUDGET",
+    "IDENTITY",
+    "USER_ERRORS",
+    "UsageError",
+    "build_parser",
+    "entry_point",
+    "identity",
+    "main",
+    "select_specs",
+    "validate",
+]
 
 EPILOG = """examples:
   adali-compare                                  quick default: AdaLi, each host's
@@ -101,73 +104,12 @@ def _builtins_help() -> str:
     return "; ".join(f"{host}: {', '.join(names)}" for host, names in BUILTINS.items())
 
 
-def _setting(args: argparse.Namespace) -> str:
-    """How the runs train, in one phrase: recipe, net, T, batch, lr."""
-    net = "reference net" if args.arch == "ref" else args.arch
-    if args.width != 1.0:
-        net += f" (width x{args.width:g})"
-    return (
-        f"recipe {args.recipe}, {net}, T={args.time_steps}, batch "
-        f"{args.batch_size}, lr {args.lr:g}"
-    )
-
-
 def _default_builtins_help() -> str:
     """Each host's default and best built-in, read from its profile."""
     return "; ".join(
         f"{name}: {', '.join(dict.fromkeys((p.default_builtin, p.best_builtin)))}"
         for name, p in PROFILES.items()
     )
-
-
-BUDGET = {
-    "seeds": 100,
-    "epochs": 1000,
-    "time_steps": 256,
-    "batch_size": 4096,
-    "channels": 1024,
-    "train_limit": 10_000_000,
-    "test_limit": 10_000_000,
-    "threads": 1024,
-}
-"""Largest accepted value of each count or size flag (all must be at least 1)."""
-MAX_STEP_ELEMENTS = 1 << 16
-"""Largest ``--batch-size`` x ``--time-steps``: bounds one batch's activations."""
-MAX_LR = 10.0
-READS_DATA_DIR = ("fashion-mnist", *NEEDS_DATA_DIR)
-"""The datasets ``--data-dir`` applies to (the others ship or are generated)."""
-MAX_WIDTH = 4.0
-
-IDENTITY = (
-    "host",
-    "dataset",
-    "data_dir",
-    "train_limit",
-    "test_limit",
-    "surrogates",
-    "seeds",
-    "epochs",
-    "time_steps",
-    "batch_size",
-    "lr",
-    "encoding",
-    "channels",
-    "device",
-    "model",
-    "data",
-    "recipe",
-    "arch",
-    "width",
-    "loss",
-    "mix_lambda",
-    "amp",
-)
-"""The flags that make a run's numbers; ``--target``, ``--threads``,
-``--no-plots`` and ``--out`` do not."""
-
-
-class UsageError(ValueError):
-    """A flag, a combination of flags or the state of ``--out`` is unusable."""
 
 
 USER_ERRORS = (
@@ -346,282 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _hosts(choice: str) -> list[str]:
-    """The hosts to run; with ``both`` and one host missing, the other, saying so
-    on stderr in one line."""
-    wanted = list(HOSTS) if choice == "both" else [choice]
-    missing = [h for h in wanted if not is_installed(h)]
-    if missing and choice != "both":
-        raise UsageError(
-            f"{choice} is not installed: pip install 'adali_plugins[{choice}]'"
-        )
-    hosts = [h for h in wanted if h not in missing]
-    if not hosts:
-        raise UsageError(
-            "neither snntorch nor spikingjelly is installed: "
-            "pip install 'adali_plugins[all]'"
-        )
-    if missing:
-        print(
-            f"adali-compare: --host both: {', '.join(missing)} not installed, "
-            f"running {', '.join(hosts)} only "
-            f"(pip install 'adali_plugins[{missing[0]}]')",
-            file=sys.stderr,
-        )
-    return hosts
-
-
-def _check_count(name: str, value: int | None, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    flag = "--" + name.replace("_", "-")
-    top = BUDGET[name]
-    if value is None or not 1 <= value <= top:
-        raise UsageError(f"{flag} must be from 1 to {top}, got {value}")
-
-
-def _check_out(out: Path) -> None:
-    """Refuse a file, an unwritable place, the filesystem root, or a folder
-    holding other files and no comparison (``user.check_out_folder``)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; use another --out")
-    try:
-        check_out_folder(out, flag="--out ")
-    except CompareError as exc:
-        raise UsageError(str(exc)) from None
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"--out {out}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: {probe} is not writable; use another --out")
-
-
-def _check_device(device: str) -> None:
-    """The same check as ``compare(device=...)``, naming ``--device``."""
-    try:
-        check_device(device)
-    except CompareError as exc:
-        raise UsageError(f"--{_one_line(exc)}") from None
-
-
-def validate(args: argparse.Namespace) -> None:
-    """Check every flag's value (no I/O but looking at ``--out``/``--data-dir``).
-
-    Raises:
-        UsageError: with a one-line message naming the flag.
-    """
-    recipe = RECIPES[args.recipe]
-    if args.batch_size is None:
-        args.batch_size = recipe.batch_size
-    if args.lr is None:
-        args.lr = recipe.lr
-    for name in ("seeds", "epochs", "time_steps", "batch_size"):
-        _check_count(name, getattr(args, name))
-    if not (math.isfinite(args.width) and 0 < args.width <= MAX_WIDTH):
-        raise UsageError(
-            f"--width must be a finite number in (0, {MAX_WIDTH:g}], got {args.width}"
-        )
-    if not (math.isfinite(args.mix_lambda) and 0 <= args.mix_lambda <= 1):
-        raise UsageError(f"--mix-lambda must be in [0, 1], got {args.mix_lambda}")
-    chose_net = (args.recipe, args.arch) != (
-        RUN_DEFAULTS["recipe"],
-        RUN_DEFAULTS["arch"],
-    )
-    if (args.model or args.data) and chose_net:
-        raise UsageError(
-            "--recipe and --arch apply to the harness's own nets; with --model "
-            "your factory builds the net and the run trains it with Adam"
-        )
-    for name in ("train_limit", "test_limit", "threads"):
-        _check_count(name, getattr(args, name), optional=True)
-    for c in args.channels:
-        if not 1 <= c <= BUDGET["channels"]:
-            raise UsageError(
-                f"--channels must be from 1 to {BUDGET['channels']}, "
-                f"got {list(args.channels)}"
-            )
-    if args.batch_size * args.time_steps > MAX_STEP_ELEMENTS:
-        raise UsageError(
-            f"--batch-size x --time-steps must be at most {MAX_STEP_ELEMENTS}, got "
-            f"{args.batch_size} x {args.time_steps}"
-        )
-    if not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
-        raise UsageError(
-            f"--lr must be a finite number in (0, {MAX_LR}], got {args.lr}"
-        )
-    if not (math.isfinite(args.target) and 0 < args.target <= 1):
-        raise UsageError(f"--target must be in (0, 1], got {args.target}")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        raise UsageError(f"--data-dir {args.data_dir} is not a folder")
-    if args.data_dir is not None and (args.model or args.data):
-        raise UsageError(
-            "--data-dir applies to the harness's datasets; with --data your "
-            "loaders read the data"
-        )
-    if args.data_dir is not None and args.dataset not in READS_DATA_DIR:
-        raise UsageError(
-            f"--data-dir applies to {', '.join(READS_DATA_DIR)}; --dataset "
-            f"{args.dataset} is bundled or generated: drop --data-dir"
-        )
-    _check_device(args.device)
-    _check_out(args.out)
-
-
-def select_specs(
-    hosts: list[str], surrogates: list[str] | None, *, full: bool = False
-) -> dict[str, list[SurrogateSpec]]:
-    """The surrogates to run on each host, each built once to prove it works.
-
-    A host's built-in runs on that host only; a name no selected host knows,
-    a name given twice, an option a constructor refuses, or two labels the
-    table would show alike are usage errors.
-    """
-    if not surrogates:
-        pick = default_surrogates if full else quick_surrogates
-        chosen = {h: pick(h) for h in hosts}
-    else:
-        specs = []
-        for text in surrogates:
-            try:
-                specs.append(parse_surrogate(text))
-            except ValueError as exc:
-                raise UsageError(f"--surrogates {text!r}: {exc}") from None
-        labels = [s.label for s in specs]
-        twice = sorted({x for x in labels if labels.count(x) > 1})
-        if twice:
-            raise UsageError(f"--surrogates: {', '.join(twice)} given twice")
-        chosen = {h: [] for h in hosts}
-        for spec in specs:
-            on = [
-                h
-                for h in hosts
-                if spec.is_adali or spec.is_baseline or spec.name in BUILTINS[h]
-            ]
-            if not on:
-                lacking = ", ".join(f"{h} lacks it" for h in hosts)
-                elsewhere = [h for h in HOSTS if spec.name in BUILTINS[h]]
-                where = (
-                    f" (a {elsewhere[0]} built-in)"
-                    if elsewhere
-                    else f"; known: AdaLi, ESG, MPD, {dict(BUILTINS)}"
-                )
-                raise UsageError(
-                    f"--surrogates: unknown surrogate {spec.name!r}: {lacking}{where}"
-                )
-            for h in on:
-                chosen[h].append(spec)
-    for host, specs in chosen.items():
-        for spec in specs:
-            try:
-                spec.factory(host)()
-            except Exception as exc:  # any constructor's refusal is a user error
-                raise UsageError(
-                    f"--surrogates {spec.label!r} on {host}: {_one_line(exc)}"
-                ) from None
-    shown: dict[str, str] = {}
-    for spec in {s.label: s for specs in chosen.values() for s in specs}.values():
-        short = spec.label[:LABEL_WIDTH]
-        if shown.setdefault(short, spec.label) != spec.label:
-            raise UsageError(
-                f"--surrogates {shown[short]!r} and {spec.label!r} look the same in "
-                f"the table (first {LABEL_WIDTH} characters); shorten one"
-            )
-    return chosen
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
-
-
-def identity(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's identity: every ``IDENTITY`` flag, as plain JSON values."""
-    ident = {}
-    for name in IDENTITY:
-        value = getattr(args, name)
-        if isinstance(value, Path):
-            value = str(value.resolve())
-        elif isinstance(value, tuple):
-            value = list(value)
-        ident[name] = value
-    return ident
-
-
-def _check_identity(out: Path, ident: dict[str, Any]) -> bool:
-    """True if ``out`` holds a run of ``ident``; False if it holds none yet."""
-    path = out / "config.json"
-    if not path.exists():
-        return False
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UsageError(
-            f"{path}: unreadable ({_one_line(exc)}); delete it or use another --out"
-        ) from None
-    differ = config_differences(saved, ident, RUN_DEFAULTS)
-    if differ:
-        flags = ", ".join("--" + f.replace("_", "-") for f in differ)
-        raise UsageError(
-            f"--out {out} holds a run with different {flags}; rerun with the same "
-            "flags to resume it, or use another --out"
-        )
-    return True
-
-
-def _dry_run(
-    plan: dict[str, list[SurrogateSpec]], data: Dataset, args: argparse.Namespace
-) -> None:
-    """Build each host's model with each surrogate and push two samples through."""
-    x = data.x_train[:2]
-    for host, specs in plan.items():
-        for spec in specs:
-            cfg = _run_config(args, host, spec, 0)
-            try:
-                model = build_model(cfg, data, spec)
-                inputs = data.encode(
-                    x, time_steps=cfg.time_steps, encoding=cfg.encoding
-                )
-                model(inputs.to(cfg.device)).sum().backward()
-            except (
-                Exception
-            ) as exc:  # surfaced before the first epoch, as a usage error
-                raise UsageError(
-                    f"--surrogates {spec.label!r} on {host} fails on {data.name}: "
-                    f"{_one_line(exc)}"
-                ) from None
-
-
-def _run_config(
-    args: argparse.Namespace, host: str, spec: SurrogateSpec, seed: int
-) -> RunConfig:
-    return RunConfig(
-        host=host,
-        dataset=args.dataset,
-        surrogate=spec.label,
-        seed=seed,
-        epochs=args.epochs,
-        time_steps=args.time_steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        encoding=args.encoding,
-        channels=tuple(args.channels),
-        device=args.device,
-        data_dir=None if args.data_dir is None else str(args.data_dir.resolve()),
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        recipe=args.recipe,
-        arch=args.arch,
-        width=args.width,
-        loss=args.loss,
-        mix_lambda=args.mix_lambda,
-        amp=args.amp,
-    )
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the comparison; returns the JSON payload it wrote.
 
@@ -633,30 +299,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         return _main(argv)
     except USER_ERRORS as exc:
-        print(f"adali-compare: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"adali-compare: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as exc:  # disk full, permissions changed mid-run: not a bug here
-        print(f"adali-compare: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"adali-compare: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def _load(args: argparse.Namespace) -> Dataset:
-    try:
-        data = load_dataset(
-            args.dataset,
-            data_dir=args.data_dir,
-            train_limit=args.train_limit,
-            test_limit=args.test_limit,
-            time_steps=args.time_steps,
-        )
-    except (FileNotFoundError, ImportError, ValueError) as err:
-        raise UsageError(f"{args.dataset}: {_one_line(err)}") from None
-    if data.sequence:
-        try:
-            sequence_steps(data.x_train[:1], args.time_steps)
-        except ValueError as err:
-            raise UsageError(f"{data.name}: {_one_line(err)}") from None
-    return data
 
 
 def _main(argv: list[str] | None) -> dict[str, Any]:
@@ -684,11 +331,11 @@ def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
         return _main_external(args, out, ident)
     hosts = _hosts(args.host)
     specs = select_specs(hosts, args.surrogates, full=args.full)
-    _check_identity(out, ident)  # refuse early, before loading any data
+    check_identity(out, ident)  # refuse early, before loading any data
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    data = _load(args)
+    data = load_grid_data(args)
     if data.time_major_frames:
         frames = int(data.x_train.shape[1])
         if args.time_steps != frames:
@@ -697,39 +344,10 @@ def _compare(args: argparse.Namespace, log: logs.LogSetup) -> dict[str, Any]:
                 file=sys.stderr,
             )
             args.time_steps = frames
-    _dry_run(specs, data, args)
-    plan = [
-        _run_config(args, host, spec, seed)
-        for host in hosts
-        for spec in specs[host]
-        for seed in range(args.seeds)
-    ]
-    with _claimed(out, ident, plan):
+    dry_run(specs, data, args)
+    plan = plan_runs(args, hosts, specs)
+    with claimed(out, ident, plan):
         return _train_and_report(args, plan, data, out, log)
-
-
-@contextlib.contextmanager
-def _claimed(
-    out: Path, ident: dict[str, Any], plan: list[RunConfig] | None = None
-) -> Iterator[None]:
-    """``--out`` created, locked for this run, every checkpoint of ``plan`` found
-    resumable, and only then ``config.json`` written with this run's identity
-    (a refused run leaves it as it was). Without ``plan`` (``--model``:
-    ``compare()`` checks its own runs first) it is written once the body
-    succeeded."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: {_one_line(exc)}") from None
-    with claim_folder(out):
-        known = _check_identity(out, ident)
-        for cfg in plan or ():
-            check_resumable(cfg, out)
-        if not known and plan is not None:
-            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
-        yield
-        if not known and plan is None:
-            atomic_write(out / "config.json", json.dumps(ident, indent=1) + "\n")
 
 
 def _main_external(
@@ -738,10 +356,10 @@ def _main_external(
     """``--model`` / ``--data``: the user's network and data through ``compare()``."""
     if not (args.model and args.data):
         raise UsageError("--model and --data go together: give both")
-    _check_identity(out, ident)
+    check_identity(out, ident)
     if args.threads:
         torch.set_num_threads(args.threads)
-    with _claimed(out, ident):
+    with claimed(out, ident):
         return run_external(args, out)
 
 
@@ -752,93 +370,10 @@ def _train_and_report(
     out: Path,
     log: logs.LogSetup,
 ) -> dict[str, Any]:
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    if not args.quiet:
-        print(
-            f"{data.name}: {data.description}; "
-            f"{len(data.y_train)} train / {len(data.y_test)} test; "
-            f"{len(plan)} runs x {args.epochs} epochs; {_setting(args)} -> {out}",
-            file=sys.stderr,
-        )
-    results = {}
-    progress = Progress(len(plan), quiet=args.quiet)
-    for i, cfg in enumerate(plan, 1):
-        label = f"{cfg.host} {cfg.surrogate} seed {cfg.seed}"
-        log.dedupe.context = cfg.name
-        log.refresh()
-        progress.start(label, cfg.epochs)
-        records = run(cfg, data, out, on_epoch=progress.epoch)
-        progress.finish(label, records)
-        if records:
-            logger.info(
-                "[%d/%d] %s: acc %.3f", i, len(plan), label, records[-1]["test_acc"]
-            )
-        results[(cfg.host, cfg.surrogate, cfg.seed)] = records
-    progress.close()
-    rows = report.aggregate(results, args.target)
-    table = report.format_table(rows, args.target)
-    print(table)
-    legend = report.placement_legend([(h, s) for h, s, _ in results], args.recipe)
-    if legend:
-        print(f"\n{legend}")
-    found = verdict.verdicts(results)
-    judged = verdict.format_verdicts(found)
-    if judged:
-        print(f"\n{judged}")
-    missing = classes.never_predicted(results)
-    if missing:
-        print(f"\n{classes.format_never_predicted(missing)}")
-    atomic_write(out / "table.txt", table + "\n")
-    with atomic_path(out / "results.csv") as tmp:
-        report.write_csv(results, tmp)
-    with atomic_path(out / "results.json") as tmp:
-        report.write_json(
-            config, results, rows, tmp, verdict=[v.as_dict() for v in found]
-        )
-    written: list[Path] = []
-    if not args.no_plots:
-        for name, draw in _plots(results):
-            with atomic_path(out / name) as tmp:
-                draw(tmp)
-            written.append(out / name)
-    summary = out / "summary.md"
-    with atomic_path(summary) as tmp:
-        report.write_summary(
-            tmp,
-            title=f"adali-compare on {data.name}: {len(plan)} runs x "
-            f"{args.epochs} epochs; {_setting(args)}",
-            table=table,
-            verdict=judged,
-            plots=written,
-            notes=[*legend.splitlines(), *missing],
-        )
-    repeats = log.dedupe.report()
-    if repeats:
-        logger.warning(repeats)
-    print(f"\nsummary: {summary}")
-    if written:
-        print("plots: " + ", ".join(str(p) for p in written))
-    return json.loads((out / "results.json").read_text())
-
-
-def _plots(results: dict[tuple[str, str, int], list[dict[str, Any]]]) -> Iterator:
-    """(file name, writer) of each plot, each written atomically by the caller."""
-    for host in sorted({h for h, _, _ in results}):
-        yield (
-            f"curves_{host}.png",
-            lambda p, host=host: plots.plot_curves(results, host, p),
-        )
-    yield "accuracy.png", lambda p: plots.plot_accuracy(results, p)
-    yield "gradients.png", lambda p: plots.plot_gradients(results, p)
-    yield "window_share.png", lambda p: plots.plot_window_share(results, p)
-    adali = next((s for (_, s, _) in results if s.startswith("AdaLi")), None)
-    if adali is not None:
-        yield (
-            "membrane_adali.png",
-            lambda p: plots.plot_membranes(
-                results, p, surrogate=adali, spec=HistogramSpec()
-            ),
-        )
+    """Train the grid, then print and write the outputs; the JSON payload."""
+    announce(args, plan, data, out)
+    results = train_runs(args, plan, data, out, log)
+    return write_outputs(args, plan, data, out, log, results)
 
 
 def entry_point(argv: list[str] | None = None) -> int:
