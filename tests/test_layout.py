@@ -9,6 +9,8 @@ the development-time homes of these modules are gone, not kept as shims.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from conftest import run_python
 import adali_plugins
 
 LIBRARY = [
+    "_console",
     "attach",
     "calibrate",
     "callback",
@@ -150,3 +153,30 @@ def test_harness_without_its_extra_names_the_extra():
         "    raise SystemExit('imported without tqdm')\n"
     )
     run_python(code)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "blocked,argv",
+    [
+        ("tqdm", ["--help"]),
+        ("sklearn", ["--dataset", "digits", "--epochs", "1", "--seeds", "1"]),
+    ],
+    ids=["harness-without-tqdm", "digits-without-sklearn"],
+)
+def test_adali_compare_without_its_extra_says_so_in_one_line(blocked, argv, tmp_path):
+    # What the console script runs, with one module of the [compare] extra
+    # missing: exit 2 and one line naming the extra, no traceback.
+    code = (
+        "import sys\n"
+        f"sys.modules[{blocked!r}] = None\n"
+        "from adali_plugins._console import adali_compare\n"
+        f"raise SystemExit(adali_compare({[*argv, '--out', str(tmp_path)]!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "adali_plugins[compare]" in lines[0], lines

@@ -9,9 +9,12 @@ The harness needs the ``[compare]`` extra (scikit-learn, tqdm, matplotlib).
 import importlib.util
 
 if importlib.util.find_spec("tqdm") is None:
+    # name=__name__ lets `python -m adali_plugins.compare` print this as one
+    # line (runpy reports a package's own ImportError without a traceback).
     raise ImportError(
         "adali_plugins.compare (the comparison harness) needs the [compare] extra: "
-        "pip install 'adali_plugins[compare]'"
+        "pip install 'adali_plugins[compare]'",
+        name=__name__,
     )
 
 from .cli import main
