@@ -30,7 +30,7 @@ from .spec import (
     quick_surrogates,
 )
 from .train import RUN_DEFAULTS, config_differences
-from .user import CompareError, check_device, check_out_folder
+from .user import MAX_COUNTS, CompareError, check_device, check_out_folder
 
 HOSTS = tuple(PROFILES)
 QUICK_EPOCHS, FULL_EPOCHS = 8, 15
@@ -38,8 +38,8 @@ QUICK_EPOCHS, FULL_EPOCHS = 8, 15
 
 
 BUDGET = {
-    "seeds": 100,
-    "epochs": 1000,
+    "seeds": MAX_COUNTS["seeds"],
+    "epochs": MAX_COUNTS["epochs"],
     "time_steps": 256,
     "batch_size": 4096,
     "channels": 1024,

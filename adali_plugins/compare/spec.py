@@ -295,7 +295,8 @@ def listing(installed: dict[str, bool]) -> str:
         f"  {ADALI_EXAMPLE}",
         "  AdaLi:calibrate=both,coverage=0.9",
         f"  AdaLi options: {adali_opts}",
-        "  harness options: calibrate=mass|window|both, coverage=<0..1>",
+        "  harness options: calibrate=mass|window|both, coverage in (0, 1) "
+        "(with calibrate)",
         f"  schedules: {', '.join(SCHEDULE_CODES)}",
     ]
     for host, names in BUILTINS.items():

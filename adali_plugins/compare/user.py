@@ -58,6 +58,8 @@ Forward = Callable[[nn.Module, Batch], torch.Tensor]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+MAX_COUNTS = {"epochs": 1000, "seeds": 100}
+"""Largest ``epochs`` and ``seeds`` (``adali-compare``'s budget reads them)."""
 CALIBRATION_BATCHES = 4
 """Batches a ``calibrate=`` candidate watches before each epoch (as the CLI)."""
 OUR_FILES = ("config.json", "checkpoints", "runs", "results.json", ".lock")
@@ -595,8 +597,9 @@ def _logits(out: object, batch: Batch) -> torch.Tensor:
 
 
 def _check_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CompareError(f"{name} must be an int >= 1, got {value!r}")
+    top = MAX_COUNTS[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise CompareError(f"{name} must be an int from 1 to {top}, got {value!r}")
 
 
 def _build(factory: Callable[[int], nn.Module], seed: int) -> nn.Module:
