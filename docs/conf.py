@@ -40,6 +40,9 @@ autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+# "Attributes:" sections as fields, so they never duplicate an attribute that
+# autodoc documents from its own docstring.
+napoleon_use_ivar = True
 # Type hints name classes of torch and the hosts that this site does not
 # document; they are shown as text, not cross-referenced.
 nitpicky = False
