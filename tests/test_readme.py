@@ -148,3 +148,12 @@ def test_block_runs(block, tmp_path):
     assert done.returncode == 0, f"{block.id} failed:\n{done.stderr[-3000:]}"
     if block.expected is not None:
         assert done.stdout == block.expected, f"{block.id}: output differs"
+
+
+def test_readme_is_a_front_door():
+    """Short, and no image by relative path (an index page cannot resolve it)."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)|<img[^>]*src=\"([^\"]+)\"", text)
+    relative = [a or b for a, b in images if not (a or b).startswith("https://")]
+    assert not relative, f"README images by relative path: {relative}"
