@@ -8,6 +8,7 @@ the development-time homes of these modules are gone, not kept as shims.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import subprocess
 import sys
@@ -180,3 +181,45 @@ def test_adali_compare_without_its_extra_says_so_in_one_line(blocked, argv, tmp_
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "adali_plugins[compare]" in lines[0], lines
+
+
+def _imports_of(path: Path, module: str, known: set[str]) -> set[str]:
+    """The package modules ``path`` (module ``module``) imports anywhere in its
+    code, at the top or inside a function."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            found.update(
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                for a in node.names
+            )
+    return (found & known) - {module}
+
+
+def test_the_harness_has_no_import_circle():
+    # Lazy imports inside functions count too: the circle this replaced
+    # (compare.hosts <-> compare.models) had one lazy side.
+    root = Path(adali_plugins.__file__).resolve().parent
+    paths = {}
+    for path in (root / "compare").rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {m: _imports_of(p, m, set(paths)) for m, p in paths.items()}
+    circles = []
+    for start in graph:  # a module that can reach itself is on a circle
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+        if start in seen:
+            circles.append(start)
+    assert not circles, sorted(circles)
