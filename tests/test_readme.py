@@ -29,7 +29,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-PAGES = [p for p in PAGES if "_build" not in p.parts]
+STORED_RUNS = ROOT / "docs" / "results"
+"""Each run stored under docs/results/<name>/ may carry adali-compare's own
+summary.md beside its results.json: an artefact, not a page (Sphinx skips it)."""
+PAGES = [p for p in PAGES if "_build" not in p.parts and p.parent.parent != STORED_RUNS]
 
 FENCE = re.compile(
     r"^```(?P<lang>[\w{}-]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S
