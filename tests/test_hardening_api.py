@@ -568,6 +568,8 @@ def test_compare_refuses_what_the_cli_refuses():
     for counts in ({"epochs": 1001}, {"seeds": 101}, {"epochs": True}):
         with pytest.raises(CompareError, match="from 1 to"):
             compare(**_kwargs(**counts))
+    with pytest.raises(CompareError, match="train must be re-iterable"):
+        compare(**_kwargs(train=iter(loaders()[0])))
     with pytest.raises(CompareError, match="optimizer must return"):
         compare(**_kwargs(optimizer=lambda params: "adam"))
     with pytest.raises(CompareError, match="loss must return a one-element"):

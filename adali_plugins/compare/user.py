@@ -384,6 +384,12 @@ def compare(
             )
     for spec in specs:
         _check_candidate(spec, host)
+    for name, source in (("train", train), ("test", test)):
+        if not isinstance(source, Iterable) or isinstance(source, Iterator):
+            raise CompareError(
+                f"{name} must be re-iterable (a DataLoader, a list of batches), "
+                f"got {type(source).__name__}: it is read once per epoch"
+            )
     forward = forward or default_forward
     loss = loss or nn.functional.cross_entropy
     make_opt = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
