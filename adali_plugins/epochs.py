@@ -25,7 +25,12 @@ from .window import check_count, check_epoch, check_progress
 
 
 def set_epoch(
-    model: nn.Module, epoch: float, total_epochs: int, *, strict: bool = True
+    model: nn.Module,
+    epoch: float,
+    total_epochs: int,
+    *,
+    strict: bool = True,
+    check_starved: bool | None = None,
 ) -> int:
     """Move every AdaLi surrogate in ``model`` to ``epoch`` (0-based) of training.
 
@@ -35,7 +40,8 @@ def set_epoch(
     layer moves, so an error changes nothing. At a whole epoch it first checks
     for starved units (see :mod:`adali_plugins.starvation`: one
     ``StarvedUnitsWarning`` per AdaLi layer whose units got no surrogate
-    gradient since the last whole epoch). Returns the number of layers
+    gradient since the last check); ``check_starved`` True / False forces
+    the check or skips it. Returns the number of layers
     moved: with ``strict=False`` a model without AdaLi (a built-in baseline in
     the same training loop) returns 0 instead of raising.
 
@@ -44,7 +50,7 @@ def set_epoch(
         ValueError: ``epoch`` is outside [0, total_epochs].
     """
     epoch, total_epochs = check_epoch(epoch, total_epochs)
-    if float(epoch).is_integer():
+    if check_starved or (check_starved is None and float(epoch).is_integer()):
         starvation.end_epoch(model, epoch=epoch)
     return _move(model, lambda m: m.progress_at(epoch, total_epochs), strict=strict)
 
@@ -136,7 +142,14 @@ class AdaLiScheduler:
             raise
 
     def _apply(self) -> None:
-        set_epoch(self.model, self.epoch, self.total_epochs, strict=self.strict)
+        set_epoch(
+            self.model,
+            self.epoch,
+            self.total_epochs,
+            strict=self.strict,
+            # only where an epoch ends: a clipped last epoch stays whole
+            check_starved=self.last_epoch % (self.steps_per_epoch or 1) == 0,
+        )
 
     def get_last_progress(self) -> float:
         """The progress of the model's first AdaLi layer (0.0 without AdaLi)."""

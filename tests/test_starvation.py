@@ -406,3 +406,43 @@ def test_compiled_snntorch_is_not_tracked():
     lif, run, _, _ = _snntorch_neuron()
     run(torch.compile(lif, backend="aot_eager"), _currents())
     assert int(_surrogate(lif).reached_calls) == 0
+
+
+def test_per_iteration_scheduler_warns_once_per_epoch():
+    """With ``steps_per_epoch`` the scheduler steps after every batch; the check
+    runs only where the epoch is whole, so still once per epoch."""
+    net, forward = _snn_net(0)
+    _silence(net[2], [3])
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(1)
+    per_batch = []
+    with warnings.catch_warnings(record=True) as log:
+        warnings.simplefilter("always")
+        sched = ap.AdaLiScheduler(net, total_epochs=2, steps_per_epoch=3)
+        for _ in range(6):
+            del log[:]
+            x = torch.rand(4, 16, 20, generator=gen) * 2.0
+            y = torch.randint(0, 10, (16,), generator=gen)
+            loss = nn.functional.cross_entropy(forward(x).mean(0) * 5.0, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            per_batch.append(_starved(log))
+    assert [len(m) for m in per_batch] == [0, 0, 1, 0, 0, 1], per_batch
+    assert "during epoch 0" in per_batch[2][0]
+    assert "during epoch 1" in per_batch[5][0]
+
+
+def test_set_epoch_check_starved_keyword():
+    net, forward = _snn_net(0)
+    _silence(net[2], [3])
+    forward(torch.rand(4, 8, 20)).sum().backward()
+    with warnings.catch_warnings(record=True) as log:
+        warnings.simplefilter("always")
+        ap.set_epoch(net, 1, 3, check_starved=False)  # skipped: mask kept
+        assert _starved(log) == []
+        ap.set_epoch(net, 1.5, 3)  # fractional: no check by default
+        assert _starved(log) == []
+        ap.set_epoch(net, 1.5, 3, check_starved=True)
+        assert len(_starved(log)) == 1
