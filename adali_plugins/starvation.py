@@ -16,11 +16,12 @@ How it works:
   window: the snnTorch and SpikingJelly adapters from ``x``
   (:func:`record`), the fused multi-step LIF from its region codes 1 and 2
   (:func:`record_codes`). Neither buffer enters a ``state_dict``.
-* At each epoch boundary (``set_epoch`` with a whole epoch, hence also
-  ``AdaLiScheduler.step``), :func:`end_epoch` reads and resets every layer's
-  mask and issues one :class:`StarvedUnitsWarning` per layer that starved:
-  the output layer (``output.find_output_layer``) whenever any unit starved,
-  a hidden layer when more than :data:`HIDDEN_THRESHOLD` of its units did.
+* At each epoch boundary (``set_epoch`` with a whole epoch, or
+  ``set_epoch(check_starved=True)``; ``AdaLiScheduler.step`` where an epoch
+  ends), :func:`end_epoch` reads and resets every layer's mask and issues one
+  :class:`StarvedUnitsWarning` per layer that starved: the output layer
+  (``output.find_output_layer``) whenever any unit starved, a hidden layer
+  when more than :data:`HIDDEN_THRESHOLD` of its units did.
 
 It is a Python warning (the ecosystem's convention for a condition the user
 should act on), so it can be filtered::
@@ -36,7 +37,9 @@ Not tracked (no warning, no cost): SpikingJelly's cupy backend and
 spikingjelly 0.0.0.0.14's fused kernels, which never call the surrogate, and
 snnTorch under ``torch.compile``, where the adapter cannot tell snnTorch's
 second, detached call in ``mem_reset`` (on the previous potential, the initial
-one included) from the firing one.
+one included) from the firing one. One surrogate instance shared by layers
+of different shapes restarts its mask at every shape change (``attach`` gives
+each layer its own).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ per epoch, quiet on healthy nets, never in a ``state_dict``."""
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -21,6 +22,9 @@ import adali_plugins as ap  # noqa: E402
 from adali_plugins import starvation  # noqa: E402
 from adali_plugins.snntorch import adali  # noqa: E402
 from adali_plugins.spikingjelly import LEGACY, AdaLi, fast_lif  # noqa: E402
+
+DEVICE = os.environ.get("ADALI_TEST_DEVICE", "cuda")
+"""The accelerator of the device test, as in tests/test_device.py."""
 
 LEFT, RIGHT = 0.5, 0.3
 """A fixed window [-0.5, 0.3] (schedule="fixed"), so the oracle needs no schedule."""
@@ -63,7 +67,7 @@ def _entered(xs: np.ndarray) -> np.ndarray:
 
 
 def _snntorch_run(lif: nn.Module, cur: torch.Tensor) -> None:
-    mem = torch.zeros(cur.shape[1:], dtype=cur.dtype)
+    mem = torch.zeros(cur.shape[1:], dtype=cur.dtype, device=cur.device)
     for t in range(cur.shape[0]):
         _, mem = lif(cur[t], mem)
 
@@ -140,6 +144,25 @@ def test_reached_mask_matches_numpy_oracle(kind):
     node.train()
     np.testing.assert_array_equal(surrogate.reached.numpy(), expected)
     assert int(surrogate.reached_calls) == calls_per_forward
+
+
+@pytest.mark.skipif(
+    DEVICE == "cuda" and not torch.cuda.is_available(),
+    reason="no CUDA device (set ADALI_TEST_DEVICE=cpu to run it on the CPU)",
+)
+@pytest.mark.parametrize("kind", sorted(NEURONS), ids=sorted(NEURONS))
+def test_mask_follows_the_module_to_the_device(kind):
+    if kind == "spikingjelly-fused-lif" and LEGACY:
+        pytest.skip("spikingjelly 0.0.0.0.14 has no fused multi-step LIF path")
+    node, run, oracle_x, _ = NEURONS[kind]()
+    node.to(DEVICE)
+    with fast_lif(True):
+        run(node, _currents().detach().to(DEVICE).requires_grad_())
+    reached = _surrogate(node).reached
+    assert reached.device.type == torch.device(DEVICE).type
+    np.testing.assert_array_equal(reached.cpu().numpy(), _entered(oracle_x))
+    found = starvation.starved_units(node, reset=True)
+    assert next(iter(found.values())).starved == int((~_entered(oracle_x)).sum())
 
 
 def test_read_and_reset_at_epoch_boundary_reports_starved_units():
