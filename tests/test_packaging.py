@@ -4,8 +4,8 @@ The sdist is built from a copy of the tree, and the wheel from that sdist (as
 ``python -m build`` does), in a throwaway environment; the sdist must carry its
 own test suite (conftest, the worker modules, the examples, the pins), and the
 wheel must install into a fresh environment with one host (snnTorch) and work
-from outside the source tree. A missing extra is one line, never a traceback,
-and the README (the index page's text) shows no image by a relative path.
+from outside the source tree. A missing extra is one line, never a traceback.
+(README images by relative path are refused by tests/test_readme.py.)
 pip reaches the package index here and in CI; its cache makes torch quick.
 """
 
@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow  # builds, creates environments, installs
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -63,19 +65,6 @@ def _pip(python: Path, *args: str | Path) -> subprocess.CompletedProcess:
     return _run([python, "-m", "pip", "install", "--quiet", *args])
 
 
-IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)|<img[^>]*\ssrc=[\"']([^\"']+)")
-"""A Markdown image's target, or an HTML ``<img>``'s ``src``."""
-
-
-def test_readme_images_resolve_from_an_index_page():
-    # The README is the package's long description: on an index page a
-    # relative image path has nothing to resolve against.
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    targets = [a or b for a, b in IMAGE.findall(readme)]
-    relative = [t for t in targets if not t.startswith("https://")]
-    assert not relative, relative
-
-
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The sdist and wheel built from a copy of this tree, and the build log."""
@@ -91,7 +80,6 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"sdist": sdist, "wheel": wheel, "log": built.stdout + built.stderr}
 
 
-@pytest.mark.slow  # builds or installs
 def test_the_build_prints_no_deprecation_warning(dists):
     log = str(dists["log"])
     assert "Successfully built" in log, log[-2000:]
@@ -99,7 +87,6 @@ def test_the_build_prints_no_deprecation_warning(dists):
         assert needle not in log, log[log.find(needle) - 1500 : log.find(needle) + 500]
 
 
-@pytest.mark.slow  # builds or installs
 def test_the_sdist_carries_its_test_suite(dists):
     with tarfile.open(dists["sdist"]) as tar:
         top = f"adali_plugins-{VERSION}/"
@@ -120,7 +107,6 @@ def test_the_sdist_carries_its_test_suite(dists):
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
-@pytest.mark.slow  # builds or installs
 def test_the_sdist_tests_collect_and_run(dists, tmp_path):
     with tarfile.open(dists["sdist"]) as tar:
         tar.extractall(tmp_path, filter="data")
@@ -141,7 +127,6 @@ def test_the_sdist_tests_collect_and_run(dists, tmp_path):
     assert " passed" in ran.stdout and "failed" not in ran.stdout, ran.stdout[-3000:]
 
 
-@pytest.mark.slow  # builds or installs
 def test_the_wheel_holds_the_package_its_types_and_licence(dists):
     with zipfile.ZipFile(dists["wheel"]) as whl:
         names = set(whl.namelist())
@@ -183,7 +168,6 @@ _IMPORT_FAILS = (
 naming the extra to install."""
 
 
-@pytest.mark.slow  # builds or installs
 def test_the_wheel_in_a_fresh_environment_outside_the_tree(dists, tmp_path):
     env = tmp_path / "user-env"
     python = _fresh_env(env)
