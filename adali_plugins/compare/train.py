@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attach import attach
+from ..attach import attach, spiking_layers
 from ..callback import calibrate_on
 from ..checkpoint import (
     CheckpointError,
@@ -392,6 +392,12 @@ def run(
                 num_batches=cfg.calibration_batches,
                 mode=spec.calibration,
                 coverage=float(spec.options.get("coverage", 0.9)),
+                # only the AdaLi layers: the output layer may keep the host's
+                layers=[
+                    layer.path
+                    for layer in spiking_layers(model)
+                    if isinstance(getattr(layer.neuron, layer.family.attr), AdaLiState)
+                ],
             )
             calibrated = {k: r.as_dict() for k, r in results.items()}
         adapted = {}
