@@ -223,6 +223,23 @@ def test_cli_model_calibrate_option_changes_the_row(user_module, tmp_path):
     assert calibrated["train_loss"] != records["AdaLi"]["train_loss"]
 
 
+@pytest.mark.slow
+def test_cli_harness_calibrate_option_changes_the_row(tmp_path):
+    out = tmp_path / "out"
+    cli.main(
+        [*A[:3], "AdaLi", "AdaLi:calibrate=both,coverage=0.5", *TINY, "--out", str(out)]
+    )
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    records = {r["surrogate"]: r["epochs"][0] for r in runs}
+    calibrated = records["AdaLi:calibrate=both,coverage=0.5"]["calibrated"]
+    assert calibrated and all(c["mode"] == "both" for c in calibrated.values())
+    assert records["AdaLi"]["calibrated"] == {}
+    assert (
+        records["AdaLi:calibrate=both,coverage=0.5"]["train_loss"]
+        != records["AdaLi"]["train_loss"]
+    )
+
+
 # ------------------------------------------- row 4: the API's run identity
 
 
