@@ -34,9 +34,9 @@ from snntorch._neurons import SpikingNeuron  # noqa: E402
 from torch import nn  # noqa: E402
 
 from .registry import register_neuron  # noqa: E402
-from .starvation import record  # noqa: E402
+from .starvation import record_codes  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
-from .surrogate import adali_spike, heaviside  # noqa: E402
+from .surrogate import adali_spike, adali_spike_code, heaviside  # noqa: E402
 from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 
 __all__ = ["AdaLi", "adali"]
@@ -79,8 +79,10 @@ class AdaLi(AdaLiState, nn.Module):
             return adali_spike(x, self.window, inclusive=False)
         if _result_is_detached():
             return heaviside(x, inclusive=False)
-        record(self, x, self.window)
-        return adali_spike(x, self.window, inclusive=False)
+        spikes, code = adali_spike_code(x, self.window, inclusive=False)
+        if code is not None:  # a training forward: note the units inside
+            record_codes(self, code, batch_dims=1)
+        return spikes
 
     def extra_repr(self) -> str:
         return self._window_repr()

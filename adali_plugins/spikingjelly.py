@@ -51,9 +51,14 @@ from spikingjelly.activation_based.surrogate import SurrogateFunctionBase  # noq
 from .lif import adali_lif_multi_step  # noqa: E402
 from .regions import cuda_source  # noqa: E402
 from .registry import register_neuron  # noqa: E402
-from .starvation import record  # noqa: E402
+from .starvation import record, record_codes  # noqa: E402
 from .state import AdaLiState, refuse_tracing  # noqa: E402
-from .surrogate import adali_grad, adali_primitive, adali_spike  # noqa: E402
+from .surrogate import (  # noqa: E402
+    adali_grad,
+    adali_primitive,
+    adali_spike,
+    adali_spike_code,
+)
 from .window import DEFAULTS, AdaLiParams, KeepMode, Schedule  # noqa: E402
 
 __all__ = ["LEGACY", "AdaLi", "fast_lif", "fast_lif_enabled", "set_fast_lif"]
@@ -148,9 +153,12 @@ class AdaLi(AdaLiState, SurrogateFunctionBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         refuse_tracing()
-        record(self, x, self.window)
         if self.spiking:
-            return self.spiking_function(x, self.window)
+            spikes, code = adali_spike_code(x, self.window, inclusive=True)
+            if code is not None:  # a training forward: note the units inside
+                record_codes(self, code, batch_dims=1)
+            return spikes
+        record(self, x, self.window)
         return self.primitive_function(x, self.window)
 
     def extra_repr(self) -> str:

@@ -9,13 +9,15 @@ training (ours; the authors' released code, paran-ia/AdaLi, has no such check).
 
 How it works:
 
-* Each AdaLi surrogate holds a non-persistent ``reached`` buffer (bool, one entry
-  per unit: the input's shape without batch and, on multi-step paths, without
-  time) and a ``reached_calls`` counter. Training forwards only (autograd
-  recording and the input requiring grad) OR into it which units entered the
-  window: the snnTorch and SpikingJelly adapters from ``x``
-  (:func:`record`), the fused multi-step LIF from its region codes 1 and 2
-  (:func:`record_codes`). Neither buffer enters a ``state_dict``.
+* Each AdaLi surrogate holds a non-persistent ``reached`` buffer (int16, one
+  entry per unit: the input's shape without batch and, on multi-step paths,
+  without time; :func:`reached_mask` reads it as bool). Training forwards only
+  (autograd recording and the input requiring grad) fold into it, with one
+  elementwise minimum, the smallest ``region code - 1`` each unit showed: 0 or
+  1 means it was inside the window. The codes are the ones the surrogate saves
+  for backward anyway (:func:`record_codes`: the snnTorch and SpikingJelly
+  adapters, the fused multi-step LIF); the primitive is checked from ``x``
+  (:func:`record`). The buffer never enters a ``state_dict``.
 * At each epoch boundary (``set_epoch`` with a whole epoch, or
   ``set_epoch(check_starved=True)``; ``AdaLiScheduler.step`` where an epoch
   ends), :func:`end_epoch` reads and resets every layer's mask and issues one
@@ -65,6 +67,7 @@ __all__ = [
     "check",
     "end_epoch",
     "entered",
+    "reached_mask",
     "record",
     "record_codes",
     "starved_units",
@@ -81,7 +84,8 @@ for a whole epoch. Measured on the harness's healthy reference conv nets
 see that file for the per-layer shares this sits above."""
 
 REACHED = "reached"
-CALLS = "reached_calls"
+UNSEEN = torch.iinfo(torch.int16).max
+"""``reached`` before any training forward since the last reset."""
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -106,9 +110,17 @@ class Starvation:
 
 
 def install(module: nn.Module) -> None:
-    """Give an AdaLi surrogate its (non-persistent) reached mask and counter."""
-    module.register_buffer(REACHED, torch.zeros(0, dtype=torch.bool), persistent=False)
-    module.register_buffer(CALLS, torch.zeros((), dtype=torch.int64), persistent=False)
+    """Give an AdaLi surrogate its (non-persistent, still empty) ``reached`` buffer."""
+    module.register_buffer(REACHED, torch.zeros(0, dtype=torch.int16), persistent=False)
+
+
+def reached_mask(module: nn.Module) -> torch.Tensor | None:
+    """Which units of an AdaLi surrogate entered its window (bool) in the
+    training forwards since the last reset; None if there was none."""
+    reached = module._buffers.get(REACHED)
+    if reached is None or not reached.numel() or bool((reached == UNSEEN).all()):
+        return None
+    return reached <= 1
 
 
 def entered(
@@ -129,17 +141,14 @@ def entered(
 
 def _min_over_batch(t: torch.Tensor, batch_dims: int) -> torch.Tensor:
     dims = min(batch_dims, max(t.dim() - 1, 0))
+    if dims == 1:
+        return t.amin(dim=0)
     return t.amin(dim=tuple(range(dims))) if dims else t
 
 
-def _tracking(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
-    """The module's reached mask if this forward counts, else None."""
-    if not (check and torch.is_grad_enabled() and x.requires_grad):
-        return None
-    return module._buffers.get(REACHED)
-
-
 def _merge(module: nn.Module, reached: torch.Tensor, part: torch.Tensor) -> None:
+    """Fold one call's per-unit ``part`` (the smallest ``code - 1`` mod 256: 0 or
+    1 inside the window) into ``reached`` with one elementwise minimum."""
     if reached.shape != part.shape or reached.device != part.device:
         if reached.numel() and not torch.compiler.is_compiling():
             logger.debug(
@@ -148,35 +157,40 @@ def _merge(module: nn.Module, reached: torch.Tensor, part: torch.Tensor) -> None
                 tuple(reached.shape),
                 tuple(part.shape),
             )
-        setattr(module, REACHED, part.clone())
-        setattr(module, CALLS, torch.ones((), dtype=torch.int64, device=part.device))
+        setattr(module, REACHED, part.to(torch.int16))
         return
-    reached.logical_or_(part)
-    module._buffers[CALLS].add_(1)
+    torch.minimum(reached, part, out=reached)
 
 
 def record(module: nn.Module, x: torch.Tensor, window: torch.Tensor) -> None:
-    """OR into ``module``'s mask the units of ``x`` (``[batch, ...]``) inside the
-    window ``[left, right, h_lo, h_hi]``; only training forwards count."""
-    reached = _tracking(module, x)
+    """Fold into ``module``'s ``reached`` the units of ``x`` (``[batch, ...]``)
+    inside the window ``[left, right, h_lo, h_hi]``; only training forwards
+    (autograd recording, ``x`` requiring grad) count. For callers without region
+    codes (the primitive); :func:`record_codes` is cheaper."""
+    if not (check and torch.is_grad_enabled() and x.requires_grad):
+        return
+    reached = module._buffers.get(REACHED)
     if reached is None:
         return
     if window.device.type == "cpu" and not torch.compiler.is_compiling():
         left, right = window.tolist()[:2]
     else:
         left, right = window[0].to(x.dtype), window[1].to(x.dtype)
-    _merge(module, reached, entered(x.detach(), left, right))
+    inside = entered(x.detach(), left, right)
+    _merge(module, reached, torch.where(inside, 0, 2).to(torch.uint8))
 
 
-def record_codes(module: nn.Module, codes: torch.Tensor) -> None:
-    """Like :func:`record` from the multi-step LIF's uint8 region codes
-    ``[T, batch, ...]`` (codes 1 and 2 are inside the window). Call it only
-    from a training forward (the LIF's autograd branch)."""
+def record_codes(module: nn.Module, codes: torch.Tensor, batch_dims: int = 2) -> None:
+    """Like :func:`record` from the uint8 region codes the surrogate saved for
+    backward (codes 1 and 2 are inside the window): ``[batch, ...]`` from the
+    adapters (``batch_dims=1``), ``[T, batch, ...]`` from the multi-step LIF.
+    Call it only from a training forward (where the codes exist). Three ops on
+    a quarter of the bytes of ``x``: the cheap path."""
     reached = module._buffers.get(REACHED) if check else None
     if reached is None:
         return
-    # codes 1 and 2 are inside; uint8 wraps code 0 to 255
-    _merge(module, reached, _min_over_batch(codes.sub(1), 2) < 2)
+    # code - 1 wraps code 0 to 255: a unit was inside iff its minimum is 0 or 1
+    _merge(module, reached, _min_over_batch(codes.sub(1), batch_dims))
 
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -206,15 +220,13 @@ def starved_units(model: nn.Module, *, reset: bool = False) -> dict[str, Starvat
     output_path: str | None = None
     decided = False
     for path, module in layers:
-        reached = module._buffers.get(REACHED)
-        calls = module._buffers.get(CALLS)
-        if reached is None or calls is None or int(calls) == 0:
+        mask = reached_mask(module)
+        if mask is None:
             continue
-        units = reached.numel()
-        starved = units - int(reached.count_nonzero())
+        units = mask.numel()
+        starved = units - int(mask.count_nonzero())
         if reset:
-            reached.zero_()
-            calls.zero_()
+            module._buffers[REACHED].fill_(UNSEEN)
         if not decided:
             output_path, decided = _output_path(model), True
         w = module.current_window()  # type: ignore[attr-defined]

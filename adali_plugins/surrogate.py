@@ -143,8 +143,18 @@ def adali_spike(
     Without autograd (``no_grad``, or ``x`` needing no gradient) this is the
     plain Heaviside and no code is computed. The window is read once per call.
     """
+    return adali_spike_code(x, window, inclusive=inclusive)[0]
+
+
+def adali_spike_code(
+    x: torch.Tensor, window: torch.Tensor, *, inclusive: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`adali_spike` and the uint8 region code it saved for backward
+    (None without autograd), for callers that also want to know which elements
+    were inside the window (``starvation``) without computing it again."""
     if not (x.requires_grad and torch.is_grad_enabled()):
-        return heaviside(x, inclusive=inclusive)
+        return heaviside(x, inclusive=inclusive), None
     kernel = kernels.applies_to(x)
     values = _window_values(window, x, kernel=kernel)
-    return AdaLiSpike.apply(x, *values, inclusive, kernel)[0]
+    spikes, code = AdaLiSpike.apply(x, *values, inclusive, kernel)
+    return spikes, code

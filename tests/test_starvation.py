@@ -111,6 +111,19 @@ NEURONS = {
 }
 
 
+def _count_merges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``[n]``: how many calls folded into a mask (one per surrogate call)."""
+    calls = [0]
+    merge = starvation._merge
+
+    def counted(*args: object) -> None:
+        calls[0] += 1
+        merge(*args)
+
+    monkeypatch.setattr(starvation, "_merge", counted)
+    return calls
+
+
 def _surrogate(module: nn.Module) -> nn.Module:
     found = ap.adali_modules(module)
     assert len(found) == 1
@@ -118,20 +131,21 @@ def _surrogate(module: nn.Module) -> nn.Module:
 
 
 @pytest.mark.parametrize("kind", sorted(NEURONS), ids=sorted(NEURONS))
-def test_reached_mask_matches_numpy_oracle(kind):
+def test_reached_mask_matches_numpy_oracle(kind, monkeypatch):
     if kind == "spikingjelly-fused-lif" and LEGACY:
         pytest.skip("spikingjelly 0.0.0.0.14 has no fused multi-step LIF path")
     node, run, oracle_x, calls_per_forward = NEURONS[kind]()
     expected = _entered(oracle_x)
     assert expected.any() and not expected.all(), "the oracle must split the units"
     surrogate = _surrogate(node)
+    calls = _count_merges(monkeypatch)
     with fast_lif(True):
         run(node, _currents())
-    reached = surrogate.reached
+    reached = starvation.reached_mask(surrogate)
     assert reached.dtype == torch.bool and reached.shape == (F,)
     np.testing.assert_array_equal(reached.numpy(), expected)
     # the fused LIF records once per sequence, the per-step paths once per step
-    assert int(surrogate.reached_calls) == calls_per_forward
+    assert calls == [calls_per_forward]
 
     # forwards without autograd recording never count, even if every unit
     # would enter the window: no_grad, an input not requiring grad, eval mode
@@ -142,8 +156,8 @@ def test_reached_mask_matches_numpy_oracle(kind):
     with torch.no_grad():
         run(node, hot.clone())
     node.train()
-    np.testing.assert_array_equal(surrogate.reached.numpy(), expected)
-    assert int(surrogate.reached_calls) == calls_per_forward
+    np.testing.assert_array_equal(starvation.reached_mask(surrogate), expected)
+    assert calls == [calls_per_forward]
 
 
 @pytest.mark.skipif(
@@ -158,8 +172,8 @@ def test_mask_follows_the_module_to_the_device(kind):
     node.to(DEVICE)
     with fast_lif(True):
         run(node, _currents().detach().to(DEVICE).requires_grad_())
-    reached = _surrogate(node).reached
-    assert reached.device.type == torch.device(DEVICE).type
+    assert _surrogate(node).reached.device.type == torch.device(DEVICE).type
+    reached = starvation.reached_mask(_surrogate(node))
     np.testing.assert_array_equal(reached.cpu().numpy(), _entered(oracle_x))
     found = starvation.starved_units(node, reset=True)
     assert next(iter(found.values())).starved == int((~_entered(oracle_x)).sum())
@@ -175,7 +189,7 @@ def test_read_and_reset_at_epoch_boundary_reports_starved_units():
     s = found["0"]
     assert (s.units, s.starved) == (F, int((~expected).sum()))
     assert s.window == pytest.approx((LEFT, RIGHT))
-    assert not _surrogate(model).reached.any()
+    assert starvation.reached_mask(_surrogate(model)) is None
     assert starvation.starved_units(model) == {}  # nothing recorded since
 
 
@@ -196,9 +210,9 @@ def test_mask_is_never_in_state_dict_and_follows_the_module():
     assert set(model.state_dict()) == keys
     assert not any("reached" in k for k in keys)
     buffers = dict(model.named_buffers())
-    assert {"1.spike_grad.reached", "1.spike_grad.reached_calls"} <= set(buffers)
+    assert "1.spike_grad.reached" in buffers
     before = _surrogate(model).reached.clone()
-    model.to(torch.float32)  # a dtype move must not cast the bool mask
+    model.to(torch.float32)  # a dtype move must not cast the integer buffer
     assert torch.equal(_surrogate(model).reached, before)
     fresh = nn.Sequential(nn.Linear(3, 3), snn.Leaky(beta=0.5, spike_grad=adali()))
     fresh.load_state_dict(model.state_dict(), strict=True)
@@ -371,7 +385,7 @@ def test_check_off_records_nothing_and_warns_nothing(monkeypatch):
     _silence(net[2], [3])
     caught = _train(net, forward, epochs=2)
     assert _starved([w for boundary in caught for w in boundary]) == []
-    assert int(net[3].spike_grad.reached_calls) == 0
+    assert starvation.reached_mask(net[3].spike_grad) is None
 
 
 def test_warning_can_be_filtered():
@@ -394,7 +408,7 @@ def test_monitor_summary_reports_starved_share():
     assert row.starved == pytest.approx(1.0 - expected.mean())
     assert row.flat()["starved"] == row.starved
     assert "starved" in mon.summary().table()
-    assert int(_surrogate(model).reached_calls) == 0  # no_grad: not training
+    assert starvation.reached_mask(_surrogate(model)) is None  # no_grad
 
 
 @pytest.mark.slow
@@ -414,8 +428,8 @@ def test_compiled_spikingjelly_tracks_like_eager_without_graph_breaks():
     functional.reset_net(node)
     compiled(_currents())
     expected = _entered(_oracle_spikingjelly(_currents().detach().numpy(), 2.0))
-    np.testing.assert_array_equal(_surrogate(node).reached.numpy(), expected)
-    assert int(_surrogate(node).reached_calls) == T  # one call per step
+    reached = starvation.reached_mask(_surrogate(node))
+    np.testing.assert_array_equal(reached.numpy(), expected)
 
 
 @pytest.mark.slow
@@ -428,7 +442,7 @@ def test_compiled_snntorch_is_not_tracked():
     dynamo.reset()
     lif, run, _, _ = _snntorch_neuron()
     run(torch.compile(lif, backend="aot_eager"), _currents())
-    assert int(_surrogate(lif).reached_calls) == 0
+    assert starvation.reached_mask(_surrogate(lif)) is None
 
 
 def test_per_iteration_scheduler_warns_once_per_epoch():
@@ -469,3 +483,13 @@ def test_set_epoch_check_starved_keyword():
         assert _starved(log) == []
         ap.set_epoch(net, 1.5, 3, check_starved=True)
         assert len(_starved(log)) == 1
+
+
+def test_primitive_is_checked_from_x():
+    """``AdaLi(spiking=False)`` has no region code: its units are found from x."""
+    surrogate = AdaLi(left=LEFT, right=RIGHT, schedule="fixed", spiking=False)
+    x = _currents()[0] - 1.0  # [B, F], some units far below the window
+    surrogate(x)
+    expected = _entered(x.detach().numpy()[None])
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(starvation.reached_mask(surrogate), expected)
