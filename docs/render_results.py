@@ -195,7 +195,7 @@ def placement(runs: dict[str, tuple[dict[str, Any], str]]) -> str:
     """AdaLi on the hidden layers vs on every layer vs the host default."""
     lines = [
         "| run | host | AdaLi, hidden layers (default) | AdaLi, every layer | "
-        "host default | never-predicted runs (hidden / every layer) |",
+        "host default | never-predicted runs (hidden · every layer) |",
         "|" + " --- |" * 6,
     ]
     for name, (payload, _) in runs.items():
@@ -205,9 +205,12 @@ def placement(runs: dict[str, tuple[dict[str, Any], str]]) -> str:
             base = rows.get((host, default))
             if ours is None or every is None or base is None:
                 continue
-            dead = "{} / {}".format(
-                _never_predicted(_runs_of(payload, host, "AdaLi")),
-                _never_predicted(_runs_of(payload, host, ALL_LAYERS)),
+            dead = " · ".join(
+                f"{_never_predicted(runs)}/{len(runs)}"
+                for runs in (
+                    _runs_of(payload, host, "AdaLi"),
+                    _runs_of(payload, host, ALL_LAYERS),
+                )
             )
             lines.append(
                 f"| [{name}](results/{name}.md) | {host} | {_pm(ours['final_acc'])} | "
