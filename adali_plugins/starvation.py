@@ -9,9 +9,10 @@ training (ours; the authors' released code, paran-ia/AdaLi, has no such check).
 
 How it works:
 
-* Each AdaLi surrogate holds a non-persistent ``reached`` buffer (int16, one
-  entry per unit: the input's shape without batch and, on multi-step paths,
-  without time; :func:`reached_mask` reads it as bool). Training forwards only
+* Each AdaLi surrogate holds a non-persistent ``reached`` buffer (int32, as
+  gloo cannot broadcast an int16 buffer under DDP; one entry per unit: the
+  input's shape without batch and, on multi-step paths, without time;
+  :func:`reached_mask` reads it as bool). Training forwards only
   (autograd recording and the input requiring grad) fold into it, with one
   elementwise minimum, the smallest ``region code - 1`` each unit showed: 0 or
   1 means it was inside the window. The codes are the ones the surrogate saves
@@ -86,7 +87,7 @@ as the window narrows; see docs/benchmarks/2026-12-07-starvation.txt and
 scripts/starvation_shares.py. 0.25 sits 1.8x above that."""
 
 REACHED = "reached"
-UNSEEN = torch.iinfo(torch.int16).max
+UNSEEN = torch.iinfo(torch.int32).max
 """``reached`` before any training forward since the last reset."""
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -113,7 +114,7 @@ class Starvation:
 
 def install(module: nn.Module) -> None:
     """Give an AdaLi surrogate its (non-persistent, still empty) ``reached`` buffer."""
-    module.register_buffer(REACHED, torch.zeros(0, dtype=torch.int16), persistent=False)
+    module.register_buffer(REACHED, torch.zeros(0, dtype=torch.int32), persistent=False)
 
 
 def reached_mask(module: nn.Module) -> torch.Tensor | None:
@@ -159,7 +160,7 @@ def _merge(module: nn.Module, reached: torch.Tensor, part: torch.Tensor) -> None
                 tuple(reached.shape),
                 tuple(part.shape),
             )
-        setattr(module, REACHED, part.to(torch.int16))
+        setattr(module, REACHED, part.to(torch.int32))
         return
     torch.minimum(reached, part, out=reached)
 
@@ -197,15 +198,21 @@ def record_codes(module: nn.Module, codes: torch.Tensor, batch_dims: int = 2) ->
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Each distinct AdaLi surrogate with the path of the neuron that uses it
-    (its own path when no registered neuron does)."""
-    from .attach import adali_modules, spiking_layers
+    (its own path when no registered neuron does). An AdaLi surrogate is known
+    by its ``reached`` buffer, so this module needs neither ``state`` nor
+    ``attach`` (which import it)."""
+    from .registry import family_of, load_adapters
 
+    load_adapters(model)
     owner: dict[int, str] = {}
-    for layer in spiking_layers(model):
-        owner.setdefault(id(layer.surrogate), layer.path)
+    for path, module in model.named_modules():
+        family = family_of(module)
+        if family is not None and family.unsupported is None:
+            surrogate = getattr(module, family.attr, None)
+            owner.setdefault(id(surrogate), path or "<root>")
     out, seen = [], set()
-    for path, module in adali_modules(model):
-        if id(module) not in seen:
+    for path, module in model.named_modules():
+        if REACHED in module._buffers and id(module) not in seen:
             seen.add(id(module))
             out.append((owner.get(id(module), path), module))
     return out
