@@ -38,7 +38,11 @@ OUTPUT_MODES = ("host", "adali")
 
 
 class AttachError(ValueError):
-    """The model has layers AdaLi cannot be attached to; nothing was changed."""
+    """The model has layers AdaLi cannot be attached to; nothing was changed.
+
+    Args:
+        problems: one line per layer: its module path and why.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -139,7 +143,19 @@ def _device_of(*modules: nn.Module) -> torch.device:
 
 
 class AttachHandle:
-    """What ``attach`` changed; ``restore()`` puts the original surrogates back."""
+    """What ``attach`` changed; ``restore()`` puts the original surrogates back.
+
+    Built by ``attach`` and ``replace_surrogates``, not by hand.
+
+    Args:
+        model: The model whose surrogates were replaced.
+        swaps: One ``Swap`` per replaced surrogate (module path, neuron,
+            attribute, the surrogate before and the one after).
+        skipped: Lines naming the layers left out with ``strict=False``
+            and why.
+        output: The spiking output layer ``attach`` found.
+        kept: Paths of the spiking layers left on their own surrogate.
+    """
 
     def __init__(
         self,
@@ -420,6 +436,14 @@ def replace_surrogates(
     accepts (a host built-in, a module, a closure), or None to leave that layer
     as it is. Validated first, nothing changed on error; ``restore()`` on the
     returned handle puts the originals back.
+
+    Args:
+        model: A finished snnTorch or SpikingJelly model.
+        make: ``make(layer)`` for each :class:`SpikingLayer`: the new
+            surrogate, or None to leave that layer as it is.
+        strict: Refuse the whole model (nothing changed) when some
+            layer with a surrogate is of an unsupported family; False
+            replaces the others and logs each layer skipped.
 
     Raises:
         AttachError, NoSpikingLayerError, WrappedModelError: as ``attach``.

@@ -51,7 +51,11 @@ MODES: dict[str, str] = {
 
 
 class CalibrationError(ValueError):
-    """Some layers cannot be calibrated; nothing was changed."""
+    """Some layers cannot be calibrated; nothing was changed.
+
+    Args:
+        problems: one line per layer: its module path and why.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -61,7 +65,23 @@ class CalibrationError(ValueError):
 
 @dataclass(frozen=True)
 class CalibrationResult:
-    """The values chosen for one layer, and the evidence behind them."""
+    """The values chosen for one layer, and the evidence behind them.
+
+    Attributes:
+        layer: Module path of the calibrated layer.
+        mode: The rule applied: ``"mass"``, ``"window"`` or ``"both"``.
+        alpha: Gradient mass below the threshold, as now set.
+        beta: Gradient mass at or above the threshold, as now set.
+        left: Initial half-width below the threshold, as now set.
+        right: Initial half-width above the threshold, as now set.
+        previous: The four values before calibration, by name.
+        n_below: Recorded potentials inside the new window below the
+            threshold (the evidence for ``alpha``).
+        n_above: Recorded potentials inside the new window at or above
+            the threshold (the evidence for ``beta``).
+        clipped: The coverage quantile reached the monitor's histogram
+            range, so a width may be too small: widen ``hist_range``.
+    """
 
     layer: str
     mode: str

@@ -47,7 +47,24 @@ def calibrate_on(
     time_steps: int | None = None,
     **monitor_options: Any,
 ) -> tuple[dict[str, CalibrationResult], MonitorSummary]:
-    """Watch ``num_batches`` batches, then calibrate; returns results and statistics."""
+    """Watch ``num_batches`` batches, then calibrate; returns results and statistics.
+
+    Args:
+        model: The model whose AdaLi layers are calibrated.
+        batches: An iterable of batches (a ``DataLoader``, a list).
+        forward: ``forward(model, batch)`` runs one batch through the
+            model, resetting its state first as your loop does.
+        num_batches: How many batches to watch (>= 1).
+        mode: ``"mass"``, ``"window"`` or ``"both"`` (see ``calibrate``).
+        coverage: Share of the potentials on each side the window must
+            cover, in (0, 1).
+        time_steps: T, for the monitor's per-time-step breakdown.
+        **monitor_options: Passed to :class:`MembraneMonitor`.
+
+    Returns:
+        The :class:`CalibrationResult` of each layer, by module path, and
+        the statistics they were chosen from.
+    """
     if num_batches < 1:
         raise ValueError(f"num_batches must be >= 1, got {num_batches}")
     kept = snapshot_buffers(model)
@@ -94,6 +111,20 @@ class CalibrationCallback:
     With ``scheduler`` (an :class:`AdaLiScheduler` with ``steps_per_epoch``),
     ``on_batch_end`` also advances the per-iteration schedule. ``history`` keeps
     one entry per calibration: epoch, chosen values and the statistics summary.
+
+    Args:
+        model: The model whose AdaLi layers are calibrated.
+        forward: ``forward(model, batch)`` runs one batch through the
+            model, resetting its state first as your loop does.
+        batches: How many batches each calibration watches.
+        mode: ``"mass"``, ``"window"`` or ``"both"`` (see ``calibrate``).
+        coverage: Share of the potentials on each side the window must
+            cover, in (0, 1).
+        every_epoch: Also calibrate at every ``on_epoch_start``, not
+            only at ``on_train_start``.
+        scheduler: An :class:`AdaLiScheduler` that ``on_batch_end``
+            steps (per-iteration schedules).
+        time_steps: T, for the monitor's per-time-step breakdown.
     """
 
     def __init__(

@@ -165,7 +165,20 @@ def training_state(
     monitor: MembraneMonitor | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Everything a run needs to continue exactly, for ``save_checkpoint``."""
+    """Everything a run needs to continue exactly, for ``save_checkpoint``.
+
+    Args:
+        model: Its ``state_dict`` (AdaLi's buffers included).
+        optimizer: Its ``state_dict``, if given.
+        scheduler: The :class:`AdaLiScheduler`'s counters, if given.
+        monitor: The :class:`MembraneMonitor`'s statistics, if given.
+        **extra: Your own values (the epoch, a best score), stored under
+            ``"extra"``: tensors and plain containers only, as
+            ``load_checkpoint`` reads nothing else.
+
+    Returns:
+        A dict of tensors and plain containers, with the torch RNG state.
+    """
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -189,6 +202,14 @@ def restore_training_state(
     Every part is loaded in turn; if any part fails (a bad optimizer state
     after a good model, say), the parts already loaded, and the torch RNG,
     are put back before the error propagates.
+
+    Args:
+        state: What ``training_state`` built (as ``load_checkpoint``
+            returns it).
+        model: Receives the model state.
+        optimizer: Receives the optimizer state, if given and saved.
+        scheduler: Receives the scheduler's counters, if given and saved.
+        monitor: Receives the monitor's statistics, if given and saved.
 
     Raises:
         ValueError: ``state`` is not a ``training_state`` dict, or a part of

@@ -60,6 +60,8 @@ def set_progress(model: nn.Module, q: float, *, strict: bool = True) -> int:
 
     ``q`` is each schedule's own coordinate (see ``adali_plugins.window``).
     All-or-nothing, and returns the number of layers moved, like ``set_epoch``.
+    With ``strict=False`` a model without AdaLi is a no-op (returns 0)
+    instead of raising :class:`NoAdaLiError`.
     """
     check_progress(q)
     return _move(model, lambda m: q, strict=strict)

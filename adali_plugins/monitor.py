@@ -179,7 +179,12 @@ def _percent(share: float | None) -> str:
 
 
 class MonitorSummary:
-    """Per-layer statistics: print it, or write it as CSV or JSON."""
+    """Per-layer statistics: print it, or write it as CSV or JSON.
+
+    Args:
+        rows: One ``LayerSummary`` per monitored layer, as
+            ``MembraneMonitor.summary()`` builds them.
+    """
 
     def __init__(self, rows: list[LayerSummary]) -> None:
         self.rows = rows

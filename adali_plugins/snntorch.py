@@ -101,7 +101,44 @@ def adali(
     keep: KeepMode = DEFAULTS.keep,
     max_height: float | None = DEFAULTS.max_height,
 ) -> AdaLi:
-    """AdaLi surrogate for snnTorch, like ``snntorch.surrogate.atan()``.
+    r"""AdaLi surrogate for snnTorch, like ``snntorch.surrogate.atan()``.
+
+    The neuron hands it ``x = u - threshold``. Forward: snnTorch's own
+    step, a spike when ``x > 0``.
+
+    Backward (released, paran-ia/AdaLi ``modules/sgAdaLi.py``): a box of two
+    heights on the window ``[-L, R]``, where ``L`` and ``R`` are the ``left``
+    and ``right`` half-widths at the current progress (moved by ``set_epoch``)
+    and, with ``keep="area"``, ``h_lo = alpha / L`` and ``h_hi = beta / R``:
+
+    .. math::
+
+        g'(x) = \begin{cases}
+            \alpha / L & -L \le x < 0 \\
+            \beta / R & 0 \le x \le R \\
+            0 & \text{otherwise}
+        \end{cases}
+
+    the derivative of the primitive
+
+    .. math::
+
+        g(x) = \begin{cases}
+            0 & x < -L \\
+            \alpha (x + L) / L & -L \le x < 0 \\
+            \alpha + \beta x / R & 0 \le x \le R \\
+            \alpha + \beta & x > R
+        \end{cases}
+
+    whose total rise is ``alpha + beta``. ``keep="height"`` keeps the initial
+    heights as the window narrows; ``max_height`` caps both. The figure (drawn
+    by the documentation build) shows the first and last window by default:
+
+    .. adali-window-plot::
+
+    Paper: K. Hou, K. Wu, Y. Zhou, "Adaptive and lightweight surrogate
+    gradients: enhancing training efficiency of spiking neural networks",
+    Frontiers in Neuroscience, 2026, doi:10.3389/fnins.2026.1795946.
 
     Args:
         alpha: gradient mass below threshold (>= 0).

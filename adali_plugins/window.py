@@ -300,7 +300,11 @@ class AdaLiParams:
     (absolute, as in the released code); ``p`` a final width *ratio* (ours).
     Which final width wins, per side: the absolute one if given, else
     ``p * initial`` if ``p`` is given, else ``DEFAULT_FINAL_WIDTH`` (0.3).
-    ``max_height`` is an optional cap on both heights (ours).
+    ``max_height`` is an optional cap on both heights (ours). ``schedule``
+    is how the widths move: a name in :data:`SCHEDULES` or a callable
+    ``q -> factor`` (ours); ``keep`` what stays fixed as the window
+    narrows: ``"area"`` (released; the heights grow) or ``"height"``
+    (ours; the area shrinks).
     """
 
     alpha: float = 0.5
@@ -449,7 +453,11 @@ DEFAULTS = AdaLiParams()
 
 @dataclass(frozen=True)
 class Window:
-    """The window at one point of training: support [-left, right], two heights."""
+    """The window at one point of training: support [-left, right], two heights.
+
+    ``h_lo`` is the derivative on ``[-left, 0)`` and ``h_hi`` on
+    ``[0, right]``; ``left`` and ``right`` are the half-widths now.
+    """
 
     left: float
     right: float

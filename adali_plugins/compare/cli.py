@@ -295,6 +295,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ``--out`` busy or holding another configuration) prints one line
     ``adali-compare: error: ...`` on stderr and raises ``SystemExit(2)``; an
     ``OSError`` (disk full) prints one line and raises ``SystemExit(1)``.
+
+    Args:
+        argv: The command-line arguments (``adali-compare --help``); None
+            reads ``sys.argv[1:]``.
     """
     try:
         return _main(argv)

@@ -241,6 +241,10 @@ def check_spec(spec: SurrogateSpec) -> None:
 def parse_surrogate(text: str) -> SurrogateSpec:
     """Parse ``name`` or ``name:key=value,key=value`` into a checked spec.
 
+    Args:
+        text: The surrogate as written on the command line, e.g.
+            ``"AdaLi:schedule=sqrt,left=1.0"`` or ``"atan"``.
+
     Raises:
         ValueError: one line naming what is malformed (``check_spec``), a
             missing ``=``, or an option given twice.

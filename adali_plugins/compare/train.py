@@ -54,6 +54,32 @@ class RunConfig:
 
     ``data_dir``, ``train_limit`` and ``test_limit`` say which examples the run
     trains and is scored on, so they are part of its identity too.
+    ``adali_output`` is documented below.
+
+    Attributes:
+        host: ``"snntorch"`` or ``"spikingjelly"``.
+        dataset: A name in ``compare.data.LOADERS``.
+        surrogate: A surrogate spec (``"AdaLi:p=1"``, ``"atan"``).
+        seed: Seeds the weights, the data order and the encoding.
+        epochs: Training epochs.
+        time_steps: T, the simulation steps per sample.
+        batch_size: Training batch size.
+        lr: Learning rate.
+        encoding: ``"direct"`` or ``"rate"`` input coding.
+        channels: Channels of the reference conv net's two layers.
+        calibration_batches: Batches watched by ``calibrate=`` runs.
+        probe_size: Test samples the per-epoch membrane statistics are
+            measured on.
+        device: Where to train (``"cpu"``, ``"cuda"``).
+        data_dir: Folder of on-disk datasets.
+        train_limit: Training examples kept (None: all).
+        test_limit: Test examples kept (None: all).
+        recipe: ``"host"`` or ``"paper"`` (``compare.recipes``).
+        arch: A name in ``compare.architectures.ARCHS``.
+        width: Channel multiplier of the paper architectures.
+        loss: ``"ce"`` or ``"mix"`` (paper recipe).
+        mix_lambda: The MSE weight of the ``mix`` loss.
+        amp: ``"none"`` or ``"bf16"`` autocast.
     """
 
     host: str
@@ -347,7 +373,17 @@ def run(
     *,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train one run to ``cfg.epochs`` (resuming if a checkpoint exists)."""
+    """Train one run to ``cfg.epochs`` (resuming if a checkpoint exists).
+
+    Args:
+        cfg: The run's configuration (its identity for resuming).
+        data: The dataset, as ``compare.data.load_dataset`` returns it.
+        out_dir: Folder for the run's ``runs/`` log and ``checkpoints/``.
+        on_epoch: Called with each epoch's record once it is saved.
+
+    Returns:
+        The epoch records of the run, resumed ones included.
+    """
     spec = parse_surrogate(cfg.surrogate)
     runs, ckpts = out_dir / "runs", out_dir / "checkpoints"
     runs.mkdir(parents=True, exist_ok=True)

@@ -255,7 +255,18 @@ def optimizer_id(opt: torch.optim.Optimizer) -> dict[str, Any]:
 
 @dataclass
 class Comparison:
-    """What ``compare()`` measured: per-epoch records of every (candidate, seed)."""
+    """What ``compare()`` measured: per-epoch records of every (candidate, seed).
+
+    Attributes:
+        host: ``"snntorch"`` or ``"spikingjelly"``.
+        results: ``(host, candidate label, seed)`` -> that run's epoch
+            records (test accuracy, loss, density, predictions per
+            class, ...).
+        initial_hashes: Seed -> SHA-256 of the model's initial weights,
+            the same for every candidate.
+        target: The accuracy whose first epoch the table reports.
+        config: The settings of the comparison, as saved in JSON.
+    """
 
     host: str
     results: dict[tuple[str, str, int], list[dict[str, Any]]]
