@@ -145,6 +145,17 @@ def block(payload: dict[str, Any], name: str) -> str:
     )
 
 
+def _placement_legend(payload: dict[str, Any]) -> str:
+    """Under the host recipe, where the AdaLi rows put AdaLi."""
+    if payload["config"].get("recipe", "host") != "host":
+        return ""
+    return (
+        " `AdaLi` is what `attach(model)` gives: AdaLi on the hidden spiking "
+        "layers, the spiking output layer on the host's default surrogate; "
+        f"`{ALL_LAYERS}` puts AdaLi on every spiking layer."
+    )
+
+
 def page(name: str, payload: dict[str, Any], command: str) -> str:
     """The whole results page of one stored run."""
     return (
@@ -156,7 +167,8 @@ def page(name: str, payload: dict[str, Any], command: str) -> str:
         "Mean ± std (divisor n) over seeds; *density* is the share of membrane "
         "potentials inside the surrogate's window, averaged over layers, at the "
         "first and the last epoch; a *never-predicted run* ended with some class "
-        "that no test sample was assigned to.\n\n"
+        "that no test sample was assigned to."
+        f"{_placement_legend(payload)}\n\n"
         f"{table(payload)}\n\n{verdict(payload)}\n"
     )
 
