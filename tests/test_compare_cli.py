@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import logging
 import math
 import subprocess
@@ -300,19 +299,3 @@ def test_no_third_party_warnings_in_a_fresh_process(tmp_path):
     assert "Triton" not in run.stderr and "Warning" not in run.stderr
     assert run.stderr.count("\n") == 1, run.stderr  # the one-line header only
     assert "Verdict:" in run.stdout
-
-
-@pytest.mark.slow
-def test_compare_notebook_runs(tmp_path):
-    out = tmp_path / "nb"
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "compare_notebook.py"), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    payload = json.loads((out / "results.json").read_text())
-    assert payload["verdict"] and "plots:" in run.stdout
-    assert (out / "accuracy.png").stat().st_size > 0
