@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_compare_user import USER_MODULE as BASE_USER_MODULE
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -133,38 +134,13 @@ def test_calibrate_option_changes_the_row_and_is_applied():
     assert (params.left, params.right) != (1.5, 1.5)
 
 
-USER_MODULE = """
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-import snntorch as snn
-
-from adali_plugins.compare.data import load_digits_split
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(64, 32)
-        self.lif1 = snn.Leaky(beta=0.9, init_hidden=True)
-        self.fc2 = nn.Linear(32, 10)
-        self.lif2 = snn.Leaky(beta=0.9, init_hidden=True, output=True)
-
-    def forward(self, x):
-        out = []
-        for _ in range(3):
-            spk, mem = self.lif2(self.fc2(self.lif1(self.fc1(x.flatten(1)))))
-            out.append(mem)
-        return torch.stack(out)
-
+USER_MODULE = (
+    BASE_USER_MODULE
+    + """
 
 class Flat(Net):
     def forward(self, x):
         return super().forward(x).sum((0, 2))  # 1-D: one number per sample
-
-
-def make(seed):
-    return Net()
 
 
 def flat(seed):
@@ -173,15 +149,8 @@ def flat(seed):
 
 def half(seed):
     return Net().to(torch.bfloat16)
-
-
-def loaders():
-    d = load_digits_split(seed=0)
-    train = TensorDataset(d.x_train[:128], d.y_train[:128])
-    test = TensorDataset(d.x_test[:64], d.y_test[:64])
-    train = DataLoader(train, batch_size=64, shuffle=True)
-    return train, DataLoader(test, batch_size=64)
 """
+)
 
 
 @pytest.fixture
