@@ -125,7 +125,7 @@ class SurrogateSpec:
 
     def factory(self, host: str) -> Callable[[], Any]:
         """A zero-argument constructor of this surrogate for ``host``."""
-        params = {k: v for k, v in self.options.items() if k not in HARNESS_OPTIONS}
+        params = self.adali_params
         if self.is_adali:
             unknown = set(params) - ADALI_OPTIONS
             if unknown:
@@ -224,7 +224,7 @@ def check_spec(spec: SurrogateSpec) -> None:
                 "coverage applies with calibrate=mass|window|both; add calibrate"
             )
     if spec.name == "AdaLi":
-        params = {k: v for k, v in spec.options.items() if k not in HARNESS_OPTIONS}
+        params = spec.adali_params
         unknown = set(params) - ADALI_OPTIONS
         if unknown:
             raise ValueError(

@@ -310,36 +310,38 @@ def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module
     # built with the host's default surrogate: AdaLi on the hidden spiking
     # layers, the spiking output layer left on the host default.
     build_spec = SurrogateSpec(HOST_DEFAULT[cfg.host]) if keep_output else spec
-    factory = build_spec.factory(cfg.host)
-    recipe = RECIPES[cfg.recipe]
+    model = _network(cfg, data, build_spec.factory(cfg.host))
+    if keep_output:
+        attach(model, output="host", **spec.adali_params)
+    return model.to(cfg.device)
+
+
+def _network(cfg: RunConfig, data: Dataset, factory: Callable[[], Any]) -> nn.Module:
+    """The net of ``build_model``, every spiking layer built by ``factory``."""
     if cfg.recipe == "host" and cfg.arch == "ref":
         if data.sequence:
             features = data.size // cfg.time_steps
-            model = mlp_net(
+            return mlp_net(
                 cfg.host,
                 factory,
                 in_features=data.channels * features,
                 classes=data.classes,
             )
-        else:
-            model = conv_net(
-                cfg.host,
-                factory,
-                in_channels=data.channels,
-                size=data.size,
-                channels=cfg.channels,
-                classes=data.classes,
-            )
-        if keep_output:
-            attach(model, output="host", **spec.adali_params)
-        return model.to(cfg.device)
+        return conv_net(
+            cfg.host,
+            factory,
+            in_channels=data.channels,
+            size=data.size,
+            channels=cfg.channels,
+            classes=data.classes,
+        )
     if data.sequence:
         raise ValueError(
             f"--recipe {cfg.recipe} --arch {cfg.arch} needs images or frames; "
             f"{data.name} is a 1-D sequence (use --recipe host --arch ref)"
         )
-    host = profile(cfg.host)
-    model = build_arch(
+    host, recipe = profile(cfg.host), RECIPES[cfg.recipe]
+    return build_arch(
         cfg.arch,
         lambda: host.neuron(recipe.neuron, factory()),
         host.reset(),
@@ -349,9 +351,6 @@ def build_model(cfg: RunConfig, data: Dataset, spec: SurrogateSpec) -> nn.Module
         width=cfg.width,
         spiking_output=recipe.spiking_output,
     )
-    if keep_output:
-        attach(model, output="host", **spec.adali_params)
-    return model.to(cfg.device)
 
 
 def _forward(

@@ -50,7 +50,7 @@ from ..state import AdaLiState
 from .classes import format_never_predicted, never_predicted, prediction_counts
 from .hosts import profile
 from .report import Row, aggregate, format_table
-from .spec import HARNESS_OPTIONS, LABEL_WIDTH, SurrogateSpec, parse_surrogate
+from .spec import LABEL_WIDTH, SurrogateSpec, parse_surrogate
 from .verdict import Verdict, format_verdicts, verdicts
 
 Batch = Any
@@ -650,8 +650,7 @@ def _check_candidate(spec: SurrogateSpec, host: str) -> None:
 
 def _use(net: nn.Module, spec: SurrogateSpec, host: str) -> None:
     if spec.is_adali:
-        params = {k: v for k, v in spec.options.items() if k not in HARNESS_OPTIONS}
-        attach(net, output=spec.output, **params)
+        attach(net, output=spec.output, **spec.adali_params)
     else:
         make = spec.factory(host)
         replace_surrogates(net, lambda layer: make())
