@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .output import OutputLayer, find_output_layer, verify_in_forward
-from .registry import NeuronFamily, family_of, load_adapters
+from .registry import NeuronFamily, family_of, spiking_neurons
 from .state import AdaLiState
 from .window import AdaLiParams
 
@@ -100,15 +100,10 @@ Selector = str | Iterable[str] | Callable[[SpikingLayer], bool] | None
 
 def spiking_layers(model: nn.Module) -> list[SpikingLayer]:
     """Every registered spiking neuron in ``model``, in module order."""
-    load_adapters(model)
-    found = []
-    for path, module in model.named_modules():
-        family = family_of(module)
-        if family is not None and family.unsupported is None:
-            if getattr(module, "surrogate_disable", False):
-                continue
-            found.append(SpikingLayer(path or "<root>", module, family))
-    return found
+    return [
+        SpikingLayer(path or "<root>", module, family)
+        for path, module, family in spiking_neurons(model)
+    ]
 
 
 def adali_modules(model: nn.Module) -> list[tuple[str, AdaLiState]]:

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from .registry import family_of, load_adapters
+from .registry import family_of, spiking_neurons
 
 __all__ = [
     "OutputLayer",
@@ -67,16 +67,7 @@ class OutputLayer:
 
 
 def _spiking_paths(model: nn.Module) -> list[str]:
-    load_adapters(model)
-    paths = []
-    for path, module in model.named_modules():
-        family = family_of(module)
-        if family is None or family.unsupported is not None:
-            continue
-        if getattr(module, "surrogate_disable", False):
-            continue
-        paths.append(path)
-    return paths
+    return [path for path, _, _ in spiking_neurons(model)]
 
 
 def _inside(path: str, parent: str) -> bool:

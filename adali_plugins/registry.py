@@ -92,3 +92,18 @@ def family_of(module: nn.Module) -> NeuronFamily | None:
         if family is not None:
             return family
     return None
+
+
+def spiking_neurons(model: nn.Module) -> list[tuple[str, nn.Module, NeuronFamily]]:
+    """Every neuron of ``model`` that can take AdaLi, in module order, with its
+    path (``""`` for the model itself) and family: registered, supported, and
+    not ``surrogate_disable``. Imports the adapters the model needs first."""
+    load_adapters(model)
+    found = []
+    for path, module in model.named_modules():
+        family = family_of(module)
+        if family is None or family.unsupported is not None:
+            continue
+        if not getattr(module, "surrogate_disable", False):
+            found.append((path, module, family))
+    return found

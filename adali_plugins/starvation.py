@@ -59,6 +59,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .registry import spiking_neurons
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -201,15 +203,10 @@ def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     (its own path when no registered neuron does). An AdaLi surrogate is known
     by its ``reached`` buffer, so this module needs neither ``state`` nor
     ``attach`` (which import it)."""
-    from .registry import family_of, load_adapters
-
-    load_adapters(model)
     owner: dict[int, str] = {}
-    for path, module in model.named_modules():
-        family = family_of(module)
-        if family is not None and family.unsupported is None:
-            surrogate = getattr(module, family.attr, None)
-            owner.setdefault(id(surrogate), path or "<root>")
+    for path, module, family in spiking_neurons(model):
+        surrogate = getattr(module, family.attr, None)
+        owner.setdefault(id(surrogate), path or "<root>")
     out, seen = [], set()
     for path, module in model.named_modules():
         if REACHED in module._buffers and id(module) not in seen:
