@@ -3,6 +3,7 @@
     adali-compare                                  # quick default, both hosts
     adali-compare --full                           # every built-in, 15 epochs
     adali-compare --surrogates AdaLi "AdaLi:p=1" atan --host snntorch
+    adali-compare merge job-a/ job-b/ --out all     # rows trained apart, one table
 
 Prints the table and a verdict (AdaLi against the best built-in, paired by
 seed, with a 95% interval), writes ``results.csv``, ``results.json``,
@@ -18,7 +19,8 @@ identical configuration. ``--out`` is locked while a run uses it.
 
 This module is the command: the parser, ``main`` and the order of the steps.
 What a flag may be is in ``flags``, the runs in ``grid``, what is printed and
-written in ``outputs``; ``--model`` / ``--data`` go through ``external``.
+written in ``outputs``; ``--model`` / ``--data`` go through ``external``, and
+``adali-compare merge`` (rows trained as separate jobs) through ``merge``.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
 from ..checkpoint import CheckpointError
 from ..fileio import FolderBusyError
 from ..hosts import is_installed
-from . import logs
+from . import logs, merge
 from .architectures import ARCHS
 from .data import DataFormatError
 from .data.datasets import ENCODINGS, LOADERS, Dataset
@@ -47,6 +49,7 @@ from .flags import (
     MAX_STEP_ELEMENTS,
     MAX_WIDTH,
     QUICK_EPOCHS,
+    LineParser,
     UsageError,
     check_identity,
     identity,
@@ -86,6 +89,8 @@ EPILOG = """examples:
       --seeds 5 --epochs 10
 
 adali-compare --list prints every surrogate name and AdaLi option.
+adali-compare merge JOB_OUT [JOB_OUT ...] --out DIR joins rows trained as
+separate jobs with the same settings into one table (nothing trains).
 """
 
 
@@ -122,16 +127,9 @@ USER_ERRORS = (
 """Errors reported as one line with exit status 2 (``main``)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag raises ``UsageError`` (one line, no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``adali-compare`` parser (types only; ``validate`` checks values)."""
-    p = _Parser(
+    p = LineParser(
         prog="adali-compare",
         description=__doc__.split("\n")[0].replace("``", ""),
         epilog=EPILOG
@@ -311,6 +309,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _main(argv: list[str] | None) -> dict[str, Any]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return merge.main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.list:
         print(listing({h: is_installed(h) for h in HOSTS}))
@@ -377,7 +378,7 @@ def _train_and_report(
     """Train the grid, then print and write the outputs; the JSON payload."""
     announce(args, plan, data, out)
     results = train_runs(args, plan, data, out, log)
-    return write_outputs(args, plan, data, out, log, results)
+    return write_outputs(args, out, log, results, data_name=data.name)
 
 
 def entry_point(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..hosts import is_installed
 from .data.datasets import NEEDS_DATA_DIR
@@ -94,6 +94,13 @@ IDENTITY = (
 
 class UsageError(ValueError):
     """A flag, a combination of flags or the state of ``--out`` is unusable."""
+
+
+class LineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises ``UsageError`` (one line, no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
 
 def select_hosts(choice: str) -> list[str]:

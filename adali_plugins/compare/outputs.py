@@ -50,11 +50,11 @@ def announce(
 
 def write_outputs(
     args: argparse.Namespace,
-    plan: list[RunConfig],
-    data: Dataset,
     out: Path,
     log: logs.LogSetup,
     results: dict[tuple[str, str, int], list[dict[str, Any]]],
+    *,
+    data_name: str,
 ) -> dict[str, Any]:
     """Print the table and verdict, write every output file; the JSON payload."""
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -88,7 +88,7 @@ def write_outputs(
     with atomic_path(summary) as tmp:
         report.write_summary(
             tmp,
-            title=f"adali-compare on {data.name}: {len(plan)} runs x "
+            title=f"adali-compare on {data_name}: {len(results)} runs x "
             f"{args.epochs} epochs; {setting(args)}",
             table=table,
             verdict=judged,
