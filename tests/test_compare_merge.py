@@ -62,6 +62,10 @@ def test_rows_split_into_jobs_merge_back_into_the_harness_table(
     printed = capsys.readouterr().out
     assert "snntorch: AdaLi - atan = -0.45 points" in printed
     assert f"summary: {out / 'summary.md'}" in printed
+    backwards = cli.main(
+        ["merge", *map(str, jobs[::-1]), "--out", str(tmp_path / "b"), "-q"]
+    )
+    assert backwards["table"] == stored["table"]  # host by host, AdaLi first
     assert {p.name for p in out.iterdir()} == {
         "results.json",
         "results.csv",

@@ -174,7 +174,10 @@ def _check_shape(path: Path, payload: Any) -> None:
 def merge_payloads(
     payloads: list[tuple[Path, dict[str, Any]]],
 ) -> tuple[dict[str, Any], dict[Key, list[dict[str, Any]]]]:
-    """The merged configuration and runs, after checking the jobs agree."""
+    """The merged configuration and runs, after checking the jobs agree.
+
+    Rows come host by host, AdaLi's first, each in the order the inputs first
+    name it (the order one command's table would have)."""
     (first, base), *rest = payloads
     for path, payload in rest:
         differ = [
@@ -217,7 +220,17 @@ def merge_payloads(
     config["host"] = hosts[0] if len(hosts) == 1 else "both"
     config["surrogates"] = surrogates
     config["merged_from"] = [str(p) for p, _ in payloads]
-    return config, dict(sorted(results.items()))
+
+    def order(key: Key) -> tuple[str, bool, int, int]:
+        host, surrogate, seed = key
+        return (
+            host,
+            not surrogate.startswith("AdaLi"),
+            surrogates.index(surrogate),
+            seed,
+        )
+
+    return config, {k: results[k] for k in sorted(results, key=order)}
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
