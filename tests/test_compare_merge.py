@@ -120,6 +120,12 @@ def test_threads_and_target_may_differ(stored, tmp_path):
     assert payload["table"][0]["reached"] == 3  # every run passed 50%
 
 
+def test_a_target_outside_0_1_is_refused_before_reading(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "o"), "--target", "1.5"]
+    line = _cli_error(capsys, ["merge", str(tmp_path / "nope"), *out])
+    assert "--target must be in (0, 1], got 1.5" in line
+
+
 def test_a_run_given_twice_is_refused(stored, tmp_path, capsys):
     a, *_ = _split(stored, tmp_path)
     line = _cli_error(capsys, ["merge", str(a), str(a), "--out", str(tmp_path / "o")])

@@ -103,6 +103,12 @@ class LineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def check_target(target: float) -> None:
+    """``--target`` (the accuracy of the epochs-to-target column) is in (0, 1]."""
+    if not (math.isfinite(target) and 0 < target <= 1):
+        raise UsageError(f"--target must be in (0, 1], got {target}")
+
+
 def select_hosts(choice: str) -> list[str]:
     """The hosts to run; with ``both`` and one host missing, the other, saying so
     on stderr in one line."""
@@ -210,8 +216,7 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--lr must be a finite number in (0, {MAX_LR}], got {args.lr}"
         )
-    if not (math.isfinite(args.target) and 0 < args.target <= 1):
-        raise UsageError(f"--target must be in (0, 1], got {args.target}")
+    check_target(args.target)
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise UsageError(f"--data-dir {args.data_dir} is not a folder")
     if args.data_dir is not None and (args.model or args.data):

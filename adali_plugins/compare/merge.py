@@ -30,7 +30,7 @@ from typing import Any
 from . import logs
 from .data.errors import DataFormatError
 from .data.safe_open import read_bytes
-from .flags import IDENTITY, LineParser, UsageError, one_line
+from .flags import IDENTITY, LineParser, UsageError, check_target, one_line
 from .outputs import write_outputs
 from .progress import TqdmHandler
 from .train import RUN_DEFAULTS, config_differences
@@ -180,13 +180,9 @@ def merge_payloads(
     name it (the order one command's table would have)."""
     (first, base), *rest = payloads
     for path, payload in rest:
-        differ = [
-            f
-            for f in config_differences(
-                payload["config"], _identity(base["config"]), RUN_DEFAULTS
-            )
-            if f in IDENTITY and f not in SPLIT
-        ]
+        differ = config_differences(
+            _identity(payload["config"]), _identity(base["config"])
+        )
         if differ:
             flags = ", ".join("--" + f.replace("_", "-") for f in differ)
             raise MergeError(
@@ -256,11 +252,11 @@ def merge(
     anything is written.
     """
     _new_out(out)
+    if target is not None:
+        check_target(target)
     payloads = [(Path(p), read_results(Path(p))) for p in inputs]
     config, results = merge_payloads(payloads)
     if target is not None:
-        if not 0.0 < target <= 1.0:
-            raise MergeError(f"--target must be in (0, 1], got {target}")
         config["target"] = target
     config["out"] = str(out)
     config["no_plots"] = not plots
