@@ -9,7 +9,8 @@ comparison (the same value of every flag in ``IDENTITY`` except ``--host`` and
 ``--surrogates``; every run finished every epoch; every row has every seed; no
 run twice), and writes the table, verdict, plots, ``results.json`` and
 ``summary.md`` of the union to a new ``--out``, exactly as one command that
-trained them all would have. Nothing trains.
+trained them all would have. Nothing trains. (Ours: harness tooling, nothing
+of it comes from the authors' code.)
 
 The inputs are data, never code: each is read as JSON, capped at
 :data:`MAX_RESULTS_BYTES` before and after decompression, and checked before
